@@ -1,0 +1,277 @@
+"""The command line: a thin click layer over normcli.core. Errors are mapped to messages and exit
+codes in one place (``NormcliGroup.invoke`` and ``main``)."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import sys
+import time
+
+import click
+
+from . import __version__
+from .errors import EXIT_BROKEN_PIPE, EXIT_USAGE, NormcliError, UsageError, escape
+
+METHOD_NAMES = ("zscore", "minmax", "maxabs", "robust", "decimal")
+FORMAT_NAMES = ("csv", "tsv", "parquet")
+DEFAULT_NULL_VALUES = ",NA,NaN,nan,null,NULL"
+
+
+class NormcliGroup(click.Group):
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except NormcliError as exc:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            if exc.exit_code == EXIT_USAGE:
+                raise click.UsageError(str(exc)) from None
+            raise click.ClickException(str(exc)) from None
+
+
+def _record(value: str) -> list[str]:
+    """One CSV record: 'a,"b,c"' gives ['a', 'b,c']."""
+    return next(csv.reader([value]), [])
+
+
+def _columns(values: tuple[str, ...]) -> list[str]:
+    return [name for value in values for name in _record(value)]
+
+
+def _csv_options(delimiter, null_values, encoding, na_rep=""):
+    from .io import CsvOptions
+
+    if delimiter is not None:
+        delimiter = {"\\t": "\t", "tab": "\t"}.get(delimiter, delimiter)
+        if len(delimiter) != 1:
+            raise UsageError("--delimiter takes one character", value=delimiter)
+    return CsvOptions(
+        delimiter=delimiter,
+        null_values=tuple(_record(null_values)) if null_values else (),
+        encoding=encoding,
+        na_rep=na_rep,
+    )
+
+
+class Progress:
+    """Rows done and rate on stderr, redrawn at most five times a second; only on a terminal."""
+
+    def __init__(self, quiet: bool):
+        self.enabled = not quiet and sys.stderr.isatty()
+        self.rows = 0
+        self.start = self.last = time.monotonic()
+
+    def __call__(self, rows: int) -> None:
+        self.rows += rows
+        now = time.monotonic()
+        if self.enabled and now - self.last >= 0.2:
+            self.last = now
+            rate = self.rows / max(now - self.start, 1e-9)
+            sys.stderr.write(f"\r{self.rows:,} rows  {rate:,.0f} rows/s ")
+            sys.stderr.flush()
+
+    def done(self) -> None:
+        if self.enabled and self.last != self.start:
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
+
+
+def csv_options(func):
+    func = click.option("-e", "--encoding", default="utf-8", show_default=True,
+                        help="Text encoding of CSV/TSV input (a UTF-8 BOM is skipped).")(func)
+    func = click.option("--null-values", default=DEFAULT_NULL_VALUES, show_default=True,
+                        help="Tokens that mean missing, as one CSV record (case-sensitive).")(func)
+    func = click.option("-d", "--delimiter", default=None,
+                        help="Field delimiter for CSV/TSV (default ',' or tab for .tsv; '\\t' for tab).")(func)
+    func = click.option("--input-format", type=click.Choice(FORMAT_NAMES), default=None,
+                        help="Input format (default: from the extension; stdin: csv).")(func)
+    return func
+
+
+def quiet_option(func):
+    return click.option("-q", "--quiet", is_flag=True, help="No progress display.")(func)
+
+
+@click.group(cls=NormcliGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, "--version", prog_name="normcli")
+@click.option("--debug", is_flag=True, hidden=True, help="Show tracebacks.")
+@click.pass_context
+def cli(ctx, debug):
+    """Fit scaling parameters on numeric columns, apply them, and reverse them.
+
+    \b
+      normcli fit data.csv -m zscore          # writes data.normcli.json
+      normcli apply data.csv -p data.normcli.json -o scaled.csv
+      normcli invert scaled.csv -p data.normcli.json -o back.csv
+      normcli show data.normcli.json
+
+    Formats: .csv, .tsv, .parquet/.pq (or --input-format); '-' is stdin/stdout.
+    Exit status: 0 ok, 1 data/sidecar/I-O error, 2 usage error, 141 stdout closed early.
+    """
+    ctx.obj = {"debug": debug}
+
+
+@cli.command(context_settings={"max_content_width": 100})
+@click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
+@click.option("-m", "--method", type=click.Choice(METHOD_NAMES), default="zscore", show_default=True,
+              help="Scaling method.")
+@click.option("-c", "--columns", multiple=True, metavar="COLS",
+              help="Columns to scale, as a CSV record (repeatable). Default: every numeric column.")
+@click.option("-x", "--exclude", multiple=True, metavar="COLS", help="Columns to leave out (repeatable).")
+@click.option("--feature-range", default=None, metavar="LO,HI", help="minmax target range [default: 0,1].")
+@click.option("--quantile-range", default=None, metavar="LO,HI", help="robust quantiles in percent [default: 25,75].")
+@click.option("-p", "--params", default=None, metavar="PARAMS",
+              help="Sidecar to write (default: <first input stem>.normcli.json beside it; '-' for stdout).")
+@csv_options
+@quiet_option
+def fit(inputs, method, columns, exclude, feature_range, quantile_range, params, input_format, delimiter,
+        null_values, encoding, quiet):
+    """Fit scaling parameters on INPUT (several inputs are fitted as one data set).
+
+    \b
+      normcli fit sales.csv                         # zscore, all numeric columns
+      normcli fit sales.csv -m minmax --feature-range=-1,1 -c price,qty
+      normcli fit part-*.parquet -m robust -p model.normcli.json
+      cat sales.csv | normcli fit - -p - > params.json
+    """
+    from pathlib import Path
+
+    from . import core
+
+    if params is None:
+        if inputs[0] == "-":
+            raise UsageError("fit from stdin needs -p PARAMS (a path, or '-' for stdout)")
+        first = Path(inputs[0])
+        params = str(first.with_name(f"{first.stem}.normcli.json"))
+    if list(inputs).count("-") > 1:
+        raise UsageError("stdin ('-') can be read only once")
+    if feature_range is not None and method != "minmax":
+        raise UsageError("--feature-range goes with -m minmax")
+    if quantile_range is not None and method != "robust":
+        raise UsageError("--quantile-range goes with -m robust")
+    progress = Progress(quiet)
+    sidecar = core.fit(
+        list(inputs), method=method, columns=_columns(columns), exclude=_columns(exclude),
+        feature_range=feature_range, quantile_range=quantile_range, input_format=input_format,
+        csv=_csv_options(delimiter, null_values, encoding), progress=progress,
+    )
+    progress.done()
+    sidecar.save(params)
+
+
+def _transform_command(name: str, inverse: bool):
+    examples = {
+        False: "  normcli apply data.csv -p data.normcli.json -o scaled.parquet\n"
+               "  cat data.csv | normcli apply - -p data.normcli.json | gzip > scaled.csv.gz",
+        True: "  normcli invert scaled.csv -p data.normcli.json -o back.csv\n"
+              "  normcli invert scaled.parquet -o back.parquet   # sidecar read from the file",
+    }[inverse]
+    summary = ("Reverse the scaling of INPUT with the sidecar PARAMS." if inverse
+               else "Scale INPUT with the parameters in the sidecar PARAMS.")
+
+    @click.argument("input_path", metavar="INPUT")
+    @click.option("-p", "--params", required=not inverse, default=None, metavar="PARAMS",
+                  help="Sidecar written by fit." + (" Optional for Parquet written by apply." if inverse else ""))
+    @click.option("-o", "--output", default=None, metavar="OUTPUT", help="Output path (default: stdout).")
+    @click.option("--output-format", type=click.Choice(FORMAT_NAMES), default=None,
+                  help="Output format (default: from -o's extension, else the input's).")
+    @click.option("--na-rep", default="", help="Text for missing values in scaled columns [default: empty].")
+    @csv_options
+    @quiet_option
+    def command(input_path, params, output, output_format, na_rep, input_format, delimiter, null_values, encoding,
+                quiet):
+        from . import core
+
+        progress = Progress(quiet)
+        run = core.invert if inverse else core.apply
+        run(input_path, params, output, input_format=input_format, output_format=output_format,
+            csv=_csv_options(delimiter, null_values, encoding, na_rep), progress=progress)
+        progress.done()
+
+    command.__doc__ = f"{summary}\n\n    \\b\n{examples}\n    "
+    return cli.command(name, context_settings={"max_content_width": 100})(command)
+
+
+apply = _transform_command("apply", inverse=False)
+invert = _transform_command("invert", inverse=True)
+
+
+@cli.command()
+@click.argument("params", metavar="PARAMS")
+def show(params):
+    """Print the sidecar PARAMS as a table.
+
+    \b
+      normcli show data.normcli.json
+    """
+    from .sidecar import Sidecar
+
+    sidecar = Sidecar.load(params)
+    header = ["column", "method", "count", "nulls", "statistics", "scale", "offset"]
+    rows = []
+    for column in sidecar.columns:
+        scale, offset = column.affine
+        stats = " ".join(f"{k}={_number(v)}" for k, v in column.statistics.items())
+        rows.append([escape(column.name), column.method, str(column.count), str(column.nulls), stats,
+                     _number(scale), _number(offset)])
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+
+
+def _number(value: float) -> str:
+    return f"{value:.6g}"
+
+
+def _terminate(signum, frame):
+    # SIGTERM unwinds like Ctrl-C so temporary files are removed on the way out.
+    raise SystemExit(128 + signum)
+
+
+def main(argv=None) -> None:
+    """Entry point: run the CLI; a closed stdout ends quietly with exit status 141."""
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        cli.main(args=argv, prog_name="normcli", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Error: interrupted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        if _is_broken_pipe(exc.__context__):
+            _quiet_exit()
+        exc.show()
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("Error: interrupted", err=True)
+        sys.exit(130)
+    except SystemExit:
+        raise
+    except Exception as exc:
+        if _is_broken_pipe(exc):
+            _quiet_exit()
+        if "--debug" in (argv if argv is not None else sys.argv):
+            raise
+        click.echo(f"Error: unexpected failure ({type(exc).__name__}: {escape(exc)}); rerun with --debug", err=True)
+        sys.exit(1)
+    else:
+        try:
+            sys.stdout.flush()
+        except OSError as exc:
+            if _is_broken_pipe(exc):
+                _quiet_exit()
+            raise
+
+
+def _is_broken_pipe(exc) -> bool:
+    if exc is None:
+        return False
+    # polars reports a closed pipe as a plain OSError("Broken pipe (os error 32)").
+    return isinstance(exc, BrokenPipeError) or (isinstance(exc, OSError) and "Broken pipe" in str(exc))
+
+
+def _quiet_exit():
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(EXIT_BROKEN_PIPE)

@@ -1,0 +1,482 @@
+"""fit, apply and invert: the library behind the command line.
+
+``data`` is a path (CSV, TSV or Parquet, by extension), ``-`` for stdin, a pandas DataFrame, a
+polars DataFrame or a pyarrow Table. Frames come back as the same kind; paths are written to
+``output`` (stdout when None).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+from .errors import DataError, NormcliError, SidecarError
+from .io import (
+    STDIO,
+    CsvOptions,
+    CsvWriter,
+    ParquetWriter,
+    Table,
+    display_name,
+    find_ragged_row,
+    format_of,
+    open_table,
+    output_stream,
+)
+from .methods import DEFAULT_METHOD, make_method
+from .sidecar import ColumnParams, Sidecar
+
+_EPS = float(np.finfo(np.float64).eps)
+_EXACT_INT = 2.0**53
+SIDECAR_KEY = b"normcli.sidecar"
+PANDAS_KEY = b"pandas"
+SAVED_PANDAS_KEY = b"normcli.pandas"
+
+Progress = Callable[[int], None]  # called with the number of rows just done
+
+
+# ---------------------------------------------------------------------------------------------
+# Inputs
+
+
+def _frame_kind(data) -> str | None:
+    module = type(data).__module__.split(".", 1)[0]
+    if module == "pandas" and type(data).__name__ == "DataFrame":
+        return "pandas"
+    if module == "polars" and isinstance(data, pl.DataFrame):
+        return "polars"
+    if isinstance(data, pa.Table):
+        return "arrow"
+    return None
+
+
+def _to_arrow(data, kind: str) -> pa.Table:
+    if kind == "pandas":
+        return pa.Table.from_pandas(data, preserve_index=False)
+    if kind == "polars":
+        return data.to_arrow()
+    return data
+
+
+def _from_arrow(table: pa.Table, kind: str):
+    if kind == "pandas":
+        return table.to_pandas()
+    if kind == "polars":
+        return pl.from_arrow(table)
+    return table
+
+
+def _open(source, input_format, csv: CsvOptions) -> Table:
+    kind = _frame_kind(source)
+    if kind:
+        return open_table(_to_arrow(source, kind))
+    return open_table(source, input_format, csv)
+
+
+def _parsed(column: str, table: Table, null_values: Sequence[str], strict: bool) -> pl.Expr:
+    """The column as Float64: text is parsed (null tokens become missing), numbers are cast."""
+    expr = pl.col(column)
+    if table.text:
+        expr = pl.when(expr.is_in(list(null_values))).then(None).otherwise(expr)
+    return expr.cast(pl.Float64, strict=strict)
+
+
+def _first_unparsable(frame: pl.DataFrame, column: str, null_values) -> tuple[int, str] | None:
+    """(index, text) of the first value in a text column that is neither missing nor a number."""
+    raw = pl.col(column)
+    present = pl.when(raw.is_in(list(null_values))).then(None).otherwise(raw)
+    bad = frame.select((present.is_not_null() & present.cast(pl.Float64, strict=False).is_null()).arg_true())
+    if bad.height == 0:
+        return None
+    index = bad.item(0, 0)
+    return index, frame[column][index]
+
+
+def _check_numeric_field(table: Table, field: pa.Field) -> bool:
+    return table.text or pa.types.is_integer(field.type) or pa.types.is_floating(field.type)
+
+
+def _parse_list(value) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    return list(value)
+
+
+# ---------------------------------------------------------------------------------------------
+# fit
+
+
+def fit(
+    data,
+    method: str = DEFAULT_METHOD,
+    columns: Iterable[str] | str | None = None,
+    exclude: Iterable[str] | str | None = None,
+    *,
+    feature_range=None,
+    quantile_range=None,
+    input_format: str | None = None,
+    csv: CsvOptions = CsvOptions(),
+    progress: Progress | None = None,
+) -> Sidecar:
+    """Fit ``method`` on the numeric columns of ``data`` and return the parameters.
+
+    ``data`` may be a list: its members are fitted as one data set. ``columns`` picks columns
+    (default: every column whose non-missing values are all numbers); ``exclude`` leaves some out.
+    Missing values are ignored; an infinite value is refused.
+    """
+    options = {}
+    if feature_range is not None:
+        options["feature_range"] = feature_range
+    if quantile_range is not None:
+        options["quantile_range"] = quantile_range
+    scaler = make_method(method, options)
+    sources = list(data) if isinstance(data, (list, tuple)) else [data]
+    if not sources:
+        raise DataError("no input to fit")
+    picked = _parse_list(columns)
+    excluded = set(_parse_list(exclude))
+    explicit = bool(picked)
+
+    candidates: list[str] | None = None
+    dtypes: dict[str, str] = {}
+    nullable: dict[str, bool] = {}
+    integer: dict[str, bool] = {}
+    accumulators = {}
+    rows = 0
+    for source in sources:
+        table = _open(source, input_format, csv)
+        try:
+            fields = {f.name: f for f in table.schema}
+            if candidates is None:
+                for name in [*picked, *excluded]:
+                    if name not in fields:
+                        raise DataError("no such column", file=table.name, column=name)
+                candidates = [n for n in (picked or table.names) if n not in excluded]
+                for name in list(candidates):
+                    field = fields[name]
+                    if not _check_numeric_field(table, field):
+                        if explicit:
+                            raise DataError(f"not a numeric column (type {field.type})", file=table.name, column=name)
+                        candidates.remove(name)
+                        continue
+                    integer[name] = table.text or pa.types.is_integer(field.type)
+                    dtypes[name] = "int64" if table.text else str(field.type)
+                    nullable[name] = True if table.text else field.nullable
+                    accumulators[name] = scaler.new_accumulator()
+            else:
+                for name in candidates:
+                    if name not in fields:
+                        raise DataError("column is missing here but present in the first input", file=table.name, column=name)
+                    if not _check_numeric_field(table, fields[name]):
+                        raise DataError(f"not a numeric column (type {fields[name].type})", file=table.name, column=name)
+                    if not table.text and not pa.types.is_integer(fields[name].type):
+                        integer[name] = False
+            rows += _accumulate(table, candidates, accumulators, integer, explicit, csv, progress)
+        finally:
+            table.close()
+
+    fitted = []
+    for name in candidates:
+        acc = accumulators.get(name)
+        if acc is None:  # turned out to be text
+            continue
+        if acc.count == 0:
+            if explicit:
+                raise DataError("no values to fit (every value is missing)", file=display_name(sources[0]), column=name)
+            continue
+        dtype = dtypes[name]
+        if dtype == "int64" and not integer[name]:
+            dtype = "double"
+        statistics, parameters = scaler.fit(acc)
+        fitted.append(
+            ColumnParams(
+                name=name,
+                method=scaler.name,
+                options=scaler.options(),
+                dtype=dtype,
+                nullable=nullable[name],
+                count=acc.count,
+                nulls=acc.nulls,
+                decimals=0 if integer[name] else acc.decimals,
+                statistics=statistics,
+                parameters=parameters,
+            )
+        )
+    if not fitted:
+        where = display_name(sources[0]) if not _frame_kind(sources[0]) else None
+        if rows == 0:
+            raise DataError("no data rows to fit (the input has a header only)", file=where)
+        raise DataError("no numeric columns to fit (use -c to pick columns)", file=where)
+    sidecar = Sidecar(tuple(fitted))
+    sidecar.to_json()  # refuses non-finite statistics now, with the column named
+    return sidecar
+
+
+def _accumulate(table: Table, candidates: list[str], accumulators, integer, explicit, csv, progress) -> int:
+    """Feed every batch of ``table`` to the accumulators; drop columns that turn out not numeric."""
+    offset = 0
+    for batch in table.batches():
+        active = [c for c in candidates if c in accumulators]
+        frame = pl.from_arrow(batch.select(active)) if active else None
+        if frame is not None and frame.height:
+            exprs = []
+            for name in active:
+                exprs.append(_parsed(name, table, csv.null_values, strict=False).alias(name))
+                if table.text and integer[name]:
+                    raw = pl.col(name)
+                    present = pl.when(raw.is_in(list(csv.null_values))).then(None).otherwise(raw)
+                    exprs.append(
+                        (present.cast(pl.Float64, strict=False).is_not_null() & present.cast(pl.Int64, strict=False).is_null())
+                        .any()
+                        .alias(f"{name}\0not_integer")
+                    )
+            try:
+                parsed = frame.select(exprs)
+            except pl.exceptions.PolarsError as exc:
+                raise DataError(f"cannot read values: {str(exc).splitlines()[0]}", file=table.name) from None
+            for name in active:
+                values = parsed[name]
+                if table.text:
+                    if parsed[f"{name}\0not_integer"][0] if integer[name] else False:
+                        integer[name] = False
+                    if values.null_count() > frame[name].null_count():
+                        bad = _first_unparsable(frame, name, csv.null_values)
+                        if bad is not None:
+                            if explicit:
+                                raise DataError("not a number", file=table.name, column=name, row=offset + bad[0] + 1, value=bad[1])
+                            del accumulators[name]  # a text column: not picked by default
+                            continue
+                array = values.to_numpy()
+                infinite = np.isinf(array)
+                if infinite.any():
+                    index = int(np.argmax(infinite))
+                    text = frame[name][index]
+                    raise DataError(
+                        "infinite value; fit needs finite numbers", file=table.name, column=name, row=offset + index + 1,
+                        value=text if isinstance(text, str) else repr(float(text)),
+                    )
+                accumulators[name].update(array)
+        offset += batch.num_rows
+        if progress:
+            progress(batch.num_rows)
+    return offset
+
+
+# ---------------------------------------------------------------------------------------------
+# apply and invert
+
+
+def _restore(x: np.ndarray, column: ColumnParams) -> np.ndarray:
+    """Give back the original kind of number after the inverse arithmetic.
+
+    Integers are rounded (the caller casts them back). Floats are rounded to the column's recorded
+    decimal places when, and only when, the computed value lies within a few ulps of such a
+    decimal: so values written with up to ~15 significant digits come back exactly, and values the
+    fit never saw (with more places) are left as computed rather than rounded away.
+    """
+    if column.integer:
+        return np.round(x)
+    if column.decimals is None:
+        return x
+    power = 10.0**column.decimals
+    scale, offset = column.affine
+    origin = abs(offset / scale) if scale else 0.0
+    with np.errstate(invalid="ignore", over="ignore"):
+        shifted = x * power
+        rounded = np.round(shifted) / power
+        near = (np.abs(rounded - x) <= (np.abs(x) + origin) * (64 * _EPS)) & (np.abs(shifted) < _EXACT_INT)
+    return np.where(near, rounded, x)
+
+
+def _transform(values: np.ndarray, column: ColumnParams, inverse: bool) -> np.ndarray:
+    scaler = column.scaler
+    with np.errstate(all="ignore"):  # NaN and ±inf pass through as NaN and ±inf
+        if inverse:
+            return _restore(scaler.inverse(values, column.parameters), column)
+        return scaler.forward(values, column.parameters)
+
+
+def _output_schema(schema: pa.Schema, sidecar: Sidecar, inverse: bool, sidecar_json: str | None) -> pa.Schema:
+    fields = []
+    for field in schema:
+        if field.name in sidecar.names:
+            column = sidecar[field.name]
+            if inverse:
+                field = pa.field(field.name, pa.type_for_alias(column.dtype), nullable=column.nullable)
+            else:
+                field = pa.field(field.name, pa.float64(), nullable=True)
+        fields.append(field)
+    metadata = dict(schema.metadata or {})
+    if inverse:
+        saved = metadata.pop(SAVED_PANDAS_KEY, None)
+        metadata.pop(SIDECAR_KEY, None)
+        if saved is not None:
+            metadata[PANDAS_KEY] = saved
+    else:
+        # pandas metadata would call the scaled columns integers: keep it aside for invert.
+        if PANDAS_KEY in metadata:
+            metadata[SAVED_PANDAS_KEY] = metadata.pop(PANDAS_KEY)
+        if sidecar_json is not None:
+            metadata[SIDECAR_KEY] = sidecar_json.encode("utf-8")
+    return pa.schema(fields, metadata=metadata or None)
+
+
+def _check_columns(table: Table, sidecar: Sidecar) -> None:
+    for name in sidecar.names:
+        if name not in table.names:
+            raise DataError("column from the sidecar is not in the input", file=table.name, column=name)
+    if not table.text:
+        for field in table.schema:
+            if field.name in sidecar.names and not _check_numeric_field(table, field):
+                raise DataError(f"not a numeric column (type {field.type})", file=table.name, column=field.name)
+
+
+def _transform_batches(table: Table, sidecar: Sidecar, inverse: bool, csv: CsvOptions, schema: pa.Schema,
+                       progress: Progress | None):
+    """Yield output RecordBatches with ``schema``: scaled columns computed, the others as read."""
+    _check_columns(table, sidecar)
+    names = sidecar.names
+    parse = [_parsed(name, table, csv.null_values, strict=True).alias(name) for name in names]
+    positions = {name: schema.get_field_index(name) for name in names}
+    offset = 0
+    for batch in table.batches():
+        frame = pl.from_arrow(batch.select(names))
+        try:
+            parsed = frame.select(parse)
+        except pl.exceptions.PolarsError as exc:
+            raise _diagnose(frame, table, sidecar, csv, offset, exc) from None
+        arrays = list(batch.columns)
+        for column in sidecar.columns:
+            series = parsed[column.name]
+            missing = series.is_null().to_numpy() if series.null_count() else None
+            values = _transform(series.to_numpy(), column, inverse)
+            target = schema.field(positions[column.name]).type
+            if column.integer and inverse:
+                arrays[positions[column.name]] = _to_integers(values, missing, target, table.name, column.name, offset)
+            else:
+                arrays[positions[column.name]] = pa.array(values, mask=missing).cast(target)
+        yield pa.RecordBatch.from_arrays(arrays, schema=schema)
+        offset += batch.num_rows
+        if progress:
+            progress(batch.num_rows)
+
+
+def _to_integers(values: np.ndarray, missing, target: pa.DataType, file, name, offset) -> pa.Array:
+    """Rounded floats as ``target`` integers; a value outside the type's range is an error."""
+    info = np.iinfo(target.to_pandas_dtype())
+    nan = np.isnan(values)
+    missing = nan if missing is None else (missing | nan)
+    with np.errstate(invalid="ignore"):
+        outside = ~missing & ((values < info.min) | (values > info.max))
+    if outside.any():
+        index = int(np.argmax(outside))
+        raise DataError(f"value is outside the range of {target} after invert", file=file, column=name,
+                        row=offset + index + 1, value=repr(float(values[index])))
+    integers = np.where(missing, 0, values).astype(target.to_pandas_dtype())
+    return pa.array(integers, mask=missing if missing.any() else None, type=target)
+
+
+def _diagnose(frame: pl.DataFrame, table: Table, sidecar: Sidecar, csv, offset, exc) -> DataError:
+    """Turn a failed strict parse into an error that names the column, row and value."""
+    if table.text:
+        for name in sidecar.names:
+            bad = _first_unparsable(frame, name, csv.null_values)
+            if bad is not None:
+                return DataError("not a number", file=table.name, column=name, row=offset + bad[0] + 1, value=bad[1])
+    return DataError(f"cannot read values: {str(exc).splitlines()[0]}", file=table.name)
+
+
+def _as_read_from(sidecar: Sidecar, table: Table) -> Sidecar:
+    """The sidecar with each column's type as ``table`` has it, so that invert gives back that type."""
+    if table.text:
+        return sidecar
+    fields = {f.name: f for f in table.schema}
+    return Sidecar(tuple(
+        replace(c, dtype=str(fields[c.name].type), nullable=fields[c.name].nullable) for c in sidecar.columns
+    ))
+
+
+def _sidecar_from_metadata(table: Table) -> Sidecar:
+    metadata = table.schema.metadata or {}
+    if SIDECAR_KEY not in metadata:
+        raise SidecarError("no sidecar given (-p) and none stored in the input's metadata", file=table.name)
+    return Sidecar.from_json(metadata[SIDECAR_KEY].decode("utf-8"), source=f"{table.name} (metadata)")
+
+
+def _run(data, sidecar, inverse: bool, output, *, input_format, output_format, csv: CsvOptions,
+         progress: Progress | None):
+    kind = _frame_kind(data)
+    table = _open(data, input_format, csv)
+    try:
+        if sidecar is None:
+            sidecar = _sidecar_from_metadata(table)
+        elif not isinstance(sidecar, Sidecar):
+            sidecar = Sidecar.load(sidecar)
+        if kind:
+            schema = _output_schema(table.schema, sidecar, inverse, None if inverse else sidecar.to_json())
+            batches = list(_transform_batches(table, sidecar, inverse, csv, schema, progress))
+            return _from_arrow(pa.Table.from_batches(batches, schema=schema), kind)
+        in_format = table.format
+        out_format = format_of(output, output_format, default=in_format)
+        stored = None
+        if not inverse and out_format == "parquet":
+            stored = _as_read_from(sidecar, table).to_json()
+        schema = _output_schema(table.schema, sidecar, inverse, stored)
+        try:
+            _write(table, sidecar, inverse, csv, schema, output, out_format, progress)
+        except DataError as exc:
+            if "ragged row" in exc.message and table.text and data != STDIO and exc.row is None:
+                exc.row = find_ragged_row(data, csv.separator(table.format), csv.encoding, len(table.names))
+            raise
+        return None
+    finally:
+        table.close()
+
+
+def _write(table, sidecar, inverse, csv, schema, output, out_format, progress):
+    with output_stream(output) as handle:
+        if out_format == "parquet":
+            writer = ParquetWriter(handle, schema)
+        else:
+            writer = CsvWriter(handle, schema, csv.separator(out_format))
+        try:
+            for batch in _transform_batches(table, sidecar, inverse, csv, schema, progress):
+                writer.write(batch if out_format == "parquet" else _csv_frame(batch, sidecar, csv))
+            writer.close()
+        except BaseException:
+            writer.abort()
+            raise
+
+
+def _csv_frame(batch: pa.RecordBatch, sidecar: Sidecar, csv: CsvOptions) -> pl.DataFrame:
+    frame = pl.from_arrow(batch)
+    if csv.na_rep:
+        frame = frame.with_columns(pl.col(sidecar.names).cast(pl.String).fill_null(csv.na_rep))
+    return frame
+
+
+def apply(data, sidecar, output=None, *, input_format=None, output_format=None, csv: CsvOptions = CsvOptions(),
+          progress: Progress | None = None):
+    """Scale ``data`` with ``sidecar`` (a Sidecar or a path).
+
+    A frame comes back as the same kind; a path or ``-`` is written to ``output`` (stdout when None).
+    Missing values stay missing, ±inf stays ±inf. Parquet output carries the sidecar in its metadata.
+    """
+    return _run(data, sidecar, False, output, input_format=input_format, output_format=output_format, csv=csv,
+                progress=progress)
+
+
+def invert(data, sidecar=None, output=None, *, input_format=None, output_format=None,
+           csv: CsvOptions = CsvOptions(), progress: Progress | None = None):
+    """Undo ``apply``: integers come back as integers, floats to their fitted decimal places.
+
+    ``sidecar`` may be None when the input is Parquet written by ``apply``, which stores it.
+    """
+    return _run(data, sidecar, True, output, input_format=input_format, output_format=output_format, csv=csv,
+                progress=progress)

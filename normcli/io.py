@@ -1,0 +1,423 @@
+"""Reading and writing tables: formats, stdin and stdout, and atomic writes.
+
+Every reader yields ``pyarrow.RecordBatch`` objects in order; CSV and TSV columns arrive as text
+(``string``), exactly as written, so columns that are not scaled pass through untouched and numbers
+are parsed by the caller, who can then name the row and value that fail. Every file written goes
+to a temporary file beside the target and is renamed over it only when complete.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import csv
+import io
+import os
+import queue
+import sys
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import pyarrow as pa
+
+from .errors import DataError, FileError, UsageError
+
+STDIO = "-"
+FORMAT_BY_SUFFIX = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".parquet": "parquet", ".pq": "parquet"}
+FORMATS = ("csv", "tsv", "parquet")
+DEFAULT_NULL_VALUES = ("", "NA", "NaN", "nan", "null", "NULL")
+# Rows per batch read from a CSV or Parquet file, and rows gathered into one Parquet row group.
+CSV_BLOCK_BYTES = 8 << 20
+PARQUET_BATCH_ROWS = 1 << 16
+PARQUET_ROW_GROUP_ROWS = 1 << 20
+
+
+@dataclass(frozen=True)
+class CsvOptions:
+    """How CSV and TSV text is read and written."""
+
+    delimiter: str | None = None  # None: ',' for csv, tab for tsv
+    null_values: tuple[str, ...] = DEFAULT_NULL_VALUES
+    encoding: str = "utf-8"
+    na_rep: str = ""
+
+    def separator(self, fmt: str) -> str:
+        return self.delimiter or ("\t" if fmt == "tsv" else ",")
+
+
+def display_name(source) -> str:
+    return "<stdin>" if source == STDIO else str(source)
+
+
+def format_of(path, override: str | None = None, default: str | None = None) -> str:
+    """The table format of ``path``: the override, else the extension, else ``default``."""
+    if override:
+        return override
+    if path not in (None, STDIO):
+        fmt = FORMAT_BY_SUFFIX.get(Path(str(path)).suffix.lower())
+        if fmt:
+            return fmt
+    if default:
+        return default
+    raise UsageError(
+        f"cannot tell the format of '{path}' from its extension; use --input-format or --output-format "
+        f"({', '.join(FORMATS)})"
+    )
+
+
+class Table:
+    """A table to read once, batch by batch."""
+
+    def __init__(self, name: str, schema: pa.Schema, batches: Iterator[pa.RecordBatch], *, text: bool, fmt: str,
+                 cleanup=None):
+        self.name = name
+        self.schema = schema
+        self.text = text  # values are text to parse (CSV, TSV)
+        self.format = fmt
+        self._batches = batches
+        self._cleanup = cleanup
+
+    @property
+    def names(self) -> list[str]:
+        return self.schema.names
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        return self._batches
+
+    def close(self) -> None:
+        if self._cleanup:
+            self._cleanup()
+            self._cleanup = None
+
+
+def open_table(source, fmt: str | None = None, options: CsvOptions = CsvOptions()) -> Table:
+    """Open a path, ``-`` (stdin) or an in-memory Arrow table for reading."""
+    if isinstance(source, pa.Table):
+        return Table("<data>", source.schema, iter(source.to_batches()), text=False, fmt="arrow")
+    name = display_name(source)
+    fmt = format_of(source, fmt, default="csv" if source == STDIO else None)
+    if fmt == "parquet":
+        return _open_parquet(source, name)
+    if source == STDIO:
+        stream = sys.stdin.buffer
+    else:
+        stream = _open_file(source, name)
+    return _open_csv(stream, name, fmt, options)
+
+
+def _open_file(path, name: str):
+    try:
+        return open(path, "rb")
+    except FileNotFoundError:
+        raise FileError("no such file", file=name) from None
+    except IsADirectoryError:
+        raise FileError("is a directory, not a file", file=name) from None
+    except OSError as exc:
+        raise FileError(f"cannot open: {exc.strerror or exc}", file=name) from None
+
+
+def _open_parquet(source, name: str) -> Table:
+    import pyarrow.parquet as pq
+
+    cleanup = None
+    if source == STDIO:
+        # Parquet keeps its index at the end of the file: stdin is copied to a temporary file first.
+        spool = tempfile.TemporaryFile()
+        with contextlib.suppress(BrokenPipeError):
+            while chunk := sys.stdin.buffer.read(1 << 20):
+                spool.write(chunk)
+        spool.seek(0)
+        handle = spool
+        cleanup = spool.close
+    else:
+        handle = _open_file(source, name)
+        cleanup = handle.close
+    try:
+        parquet = pq.ParquetFile(handle, pre_buffer=False)
+    except (pa.ArrowInvalid, pa.ArrowException, OSError) as exc:
+        cleanup()
+        raise DataError(f"not a readable Parquet file ({_first_line(exc)})", file=name) from None
+
+    def batches():
+        try:
+            yield from parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS)
+        except (pa.ArrowInvalid, pa.ArrowException, OSError) as exc:
+            raise DataError(f"cannot read Parquet data ({_first_line(exc)})", file=name) from None
+
+    return Table(name, parquet.schema_arrow, batches(), text=False, fmt="parquet", cleanup=cleanup)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+class _Replay(io.RawIOBase):
+    """A binary stream that yields ``prefix`` and then the rest of ``stream`` (stdin cannot seek)."""
+
+    def __init__(self, prefix: bytes, stream):
+        self._prefix = memoryview(prefix)
+        self._stream = stream
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        if self._prefix:
+            n = min(len(buffer), len(self._prefix))
+            buffer[:n] = self._prefix[:n]
+            self._prefix = self._prefix[n:]
+            return n
+        data = self._stream.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def _read_header(stream, name: str, separator: str, encoding: str) -> tuple[list[str], bytes]:
+    """Column names from the first record, and every byte read so far (to be read again)."""
+    decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+    raw = bytearray()
+    text = ""
+    while True:
+        chunk = stream.read(1 << 16)
+        raw += chunk
+        try:
+            text += decoder.decode(chunk, final=not chunk)
+        except UnicodeDecodeError:
+            raise DataError(f"the header is not valid {encoding} text (see --encoding)", file=name) from None
+        end = _end_of_first_record(text)
+        if end is not None or not chunk:
+            break
+    if not raw:
+        raise DataError("empty file: no header and no data", file=name)
+    header = text[:end] if end is not None else text
+    header = header.removeprefix("\ufeff").rstrip("\r")
+    names = next(csv.reader([header], delimiter=separator, quotechar='"', strict=False), [])
+    if not names or names == [""] and not header:
+        raise DataError("empty file: no header and no data", file=name)
+    seen = set()
+    for column in names:
+        if column in seen:
+            raise DataError("duplicate column name in the header", file=name, column=column)
+        seen.add(column)
+    return names, bytes(raw)
+
+
+def _end_of_first_record(text: str) -> int | None:
+    """Index of the newline that ends the first CSV record (newlines inside quotes do not count)."""
+    start = 0
+    while (newline := text.find("\n", start)) >= 0:
+        if text.count('"', 0, newline) % 2 == 0:
+            return newline
+        start = newline + 1
+    return None
+
+
+def _open_csv(stream, name: str, fmt: str, options: CsvOptions) -> Table:
+    import pyarrow.csv as pcsv
+
+    separator = options.separator(fmt)
+    try:
+        names, prefix = _read_header(stream, name, separator, options.encoding)
+    except BaseException:
+        if stream is not sys.stdin.buffer:
+            stream.close()
+        raise
+    schema = pa.schema([(n, pa.string()) for n in names])
+    source = _Replay(prefix, stream)
+    try:
+        reader = pcsv.open_csv(
+            io.BufferedReader(source, buffer_size=1 << 20),
+            read_options=pcsv.ReadOptions(
+                column_names=names, skip_rows=1, block_size=CSV_BLOCK_BYTES, encoding=options.encoding
+            ),
+            parse_options=pcsv.ParseOptions(delimiter=separator, quote_char='"', newlines_in_values=True),
+            convert_options=pcsv.ConvertOptions(
+                column_types={n: pa.string() for n in names},
+                # An empty field is missing; a quoted empty field "" stays an empty string, so
+                # both come back out as they went in.
+                null_values=[""],
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except pa.ArrowInvalid as exc:
+        raise _csv_error(exc, name, len(names)) from None
+
+    def batches():
+        try:
+            for batch in reader:
+                yield batch
+        except pa.ArrowInvalid as exc:
+            raise _csv_error(exc, name, len(names)) from None
+        finally:
+            if stream is not sys.stdin.buffer:
+                stream.close()
+
+    return Table(name, schema, batches(), text=True, fmt=fmt)
+
+
+def _csv_error(exc: Exception, name: str, width: int) -> DataError:
+    message = _first_line(exc)
+    if "Expected" in message and "columns, got" in message:
+        # "CSV parse error: Expected 3 columns, got 2: 4,5"
+        detail = message.split("CSV parse error: ", 1)[-1]
+        counts, _, text = detail.partition(": ")
+        got = counts.rsplit(" ", 1)[-1]
+        return DataError(f"ragged row: {got} fields where the header has {width}", file=name, value=text)
+    if "invalid UTF8" in message:
+        column = None
+        if "column #" in message:
+            index = int(message.split("column #", 1)[1].split(":", 1)[0])
+            column = index
+        return DataError("not valid UTF-8 text (see --encoding)", file=name, column=column)
+    return DataError(f"cannot parse: {message}", file=name)
+
+
+def find_ragged_row(path, separator: str, encoding: str, width: int) -> int | None:
+    """Record number (1 = first after the header) of the first row whose field count is wrong."""
+    with open(path, newline="", encoding=encoding, errors="replace") as handle:
+        reader = csv.reader(handle, delimiter=separator, quotechar='"')
+        next(reader, None)
+        for number, record in enumerate(reader, start=1):
+            if len(record) != width and record:
+                return number
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing
+
+
+@contextlib.contextmanager
+def atomic_file(path, mode: str = "wb"):
+    """Yield a temporary file beside ``path``; on success it replaces ``path``, on any failure
+    (an exception, Ctrl-C, SIGTERM turned into SystemExit) it is removed and ``path`` is untouched."""
+    target = Path(path)
+    directory = target.parent
+    name = display_name(path)
+    if target.is_dir():
+        raise FileError("output is a directory", file=name)
+    try:
+        fd, temp = tempfile.mkstemp(dir=directory, prefix=f".{target.name}.", suffix=".tmp")
+    except FileNotFoundError:
+        raise FileError("output directory does not exist", file=name) from None
+    except OSError as exc:
+        raise FileError(f"cannot write here: {exc.strerror or exc}", file=name) from None
+    try:
+        with os.fdopen(fd, mode) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temp, 0o666 & ~umask)
+        os.replace(temp, target)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        if isinstance(exc, OSError) and not isinstance(exc, BrokenPipeError):
+            raise FileError(f"cannot write: {exc.strerror or exc}", file=name) from None
+        raise
+
+
+@contextlib.contextmanager
+def output_stream(path):
+    """A binary stream for ``path`` (atomic) or stdout for ``-``/None."""
+    if path in (None, STDIO):
+        yield sys.stdout.buffer
+        sys.stdout.buffer.flush()
+    else:
+        with atomic_file(path) as handle:
+            yield handle
+
+
+def write_text(path, text: str) -> None:
+    with output_stream(path) as handle:
+        handle.write(text.encode("utf-8"))
+
+
+class CsvWriter:
+    """Writes batches as CSV text. Serialising runs on a second thread while the next batch is read
+    and computed (polars releases the GIL while it formats)."""
+
+    def __init__(self, handle, schema: pa.Schema, separator: str):
+        self._handle = handle
+        self._schema = schema
+        self._separator = separator
+        self._header = True
+        self._queue: queue.Queue = queue.Queue(maxsize=2)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        while (frame := self._queue.get()) is not None:
+            if self._error is not None:
+                continue
+            try:
+                frame.write_csv(self._handle, include_header=self._header, separator=self._separator, null_value="")
+                self._header = False
+            except BaseException as exc:  # handed to the main thread in close()
+                self._error = exc
+
+    def write(self, frame) -> None:
+        """Queue a polars DataFrame for writing."""
+        if self._error is not None:
+            self._raise()
+        self._queue.put(frame)
+
+    def _raise(self):
+        error, self._error = self._error, None
+        raise error
+
+    def close(self) -> None:
+        import polars as pl
+
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None:
+            self._raise()
+        if self._header:  # no rows at all: still write the header
+            pl.from_arrow(self._schema.empty_table()).write_csv(
+                self._handle, include_header=True, separator=self._separator
+            )
+
+    def abort(self) -> None:
+        self._error = self._error or RuntimeError("aborted")
+        self._queue.put(None)
+        self._thread.join()
+
+
+class ParquetWriter:
+    """Writes batches as Parquet with ``schema`` exactly, gathering them into large row groups."""
+
+    def __init__(self, handle, schema: pa.Schema):
+        import pyarrow.parquet as pq
+
+        self._writer = pq.ParquetWriter(handle, schema, compression="zstd")
+        self._schema = schema
+        self._pending: list[pa.RecordBatch] = []
+        self._rows = 0
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        self._pending.append(batch)
+        self._rows += batch.num_rows
+        if self._rows >= PARQUET_ROW_GROUP_ROWS:
+            self._flush()
+
+    def _flush(self):
+        if self._pending:
+            self._writer.write_table(pa.Table.from_batches(self._pending, schema=self._schema),
+                                     row_group_size=max(self._rows, 1))
+        self._pending, self._rows = [], 0
+
+    def close(self) -> None:
+        self._flush()
+        self._writer.close()
+
+    def abort(self) -> None:
+        self._pending = []

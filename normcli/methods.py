@@ -1,0 +1,295 @@
+"""Scaling methods. Each is one class: what it needs from the data, the parameters it fits, its
+forward and inverse arithmetic and the names it writes to the sidecar.
+
+Forward and inverse work on float64 numpy arrays and follow scikit-learn's arithmetic step for
+step (numpy divides exactly; polars divides a column by a scalar through its reciprocal, which
+is why the arithmetic is not a polars expression), so results match ``sklearn.preprocessing``
+to the last bit.
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+from typing import ClassVar
+
+import numpy as np
+
+from .errors import UsageError
+from .stats import ColumnAccumulator
+
+_EPS = float(np.finfo(np.float64).eps)
+
+
+def handle_zero_scale(scale: float) -> float:
+    """scikit-learn's ``_handle_zeros_in_scale``: a scale below 10 * eps means "no spread": use 1."""
+    return 1.0 if scale < 10 * _EPS else scale
+
+
+def parse_range(text: str | tuple, option: str) -> tuple[float, float]:
+    """'LO,HI' (or a pair) as two finite floats."""
+    if isinstance(text, str):
+        parts = text.split(",")
+    else:
+        parts = list(text)
+    try:
+        low, high = (float(p) for p in parts)
+    except (TypeError, ValueError):
+        raise UsageError(f"{option} takes LO,HI, two numbers", value=text) from None
+    if not (math.isfinite(low) and math.isfinite(high)):
+        raise UsageError(f"{option} takes finite numbers", value=text)
+    return low, high
+
+
+class Method:
+    """Base of the scaling methods.
+
+    statistics: descriptive numbers fitted from the data (written to the sidecar for people);
+    parameters: exactly what forward and inverse use (written to the sidecar for programs).
+    """
+
+    name: ClassVar[str]
+    # What the column accumulator must collect for this method.
+    needs_moments: ClassVar[bool] = False
+    needs_values: ClassVar[bool] = False
+    parameter_names: ClassVar[tuple[str, ...]]
+
+    def __init__(self, **options):
+        if options:
+            raise UsageError(f"method {self.name} takes no options, got {', '.join(sorted(options))}")
+
+    def options(self) -> dict:
+        """The method's options as written to the sidecar."""
+        return {}
+
+    def fit(self, acc: ColumnAccumulator) -> tuple[dict, dict]:
+        """(statistics, parameters) of one column."""
+        raise NotImplementedError
+
+    def check(self, parameters: dict) -> str | None:
+        """What is wrong with hand-made parameters, or None."""
+        for key in self.parameter_names:
+            value = parameters.get(key)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+                return f"parameter '{key}' must be a finite number"
+        return None
+
+    def forward(self, x: np.ndarray, p: dict) -> np.ndarray:
+        raise NotImplementedError
+
+    def inverse(self, y: np.ndarray, p: dict) -> np.ndarray:
+        raise NotImplementedError
+
+    def affine(self, p: dict) -> tuple[float, float]:
+        """(scale, offset) with forward(x) = x * scale + offset, for programs without normcli."""
+        raise NotImplementedError
+
+    def new_accumulator(self) -> ColumnAccumulator:
+        return ColumnAccumulator(moments=self.needs_moments, keep_values=self.needs_values)
+
+
+def _check_positive(parameters: dict, key: str) -> str | None:
+    return None if parameters[key] > 0 else f"parameter '{key}' must be greater than 0"
+
+
+class ZScore(Method):
+    """Standardise: y = (x - mean) / std, as StandardScaler (population std, ddof = 0).
+
+    A constant column (scikit-learn's relative test, so 0.3 and 0.1 + 0.2 count as constant) and a
+    std below 10 * eps get std 1, so they map to x - mean.
+    """
+
+    name = "zscore"
+    needs_moments = True
+    parameter_names = ("mean", "scale")
+
+    def fit(self, acc):
+        mean, std = acc.mean, acc.std
+        scale = 1.0 if acc.is_constant() else handle_zero_scale(std)
+        return {"mean": mean, "std": std}, {"mean": mean, "scale": scale}
+
+    def check(self, parameters):
+        return super().check(parameters) or _check_positive(parameters, "scale")
+
+    def forward(self, x, p):
+        return (x - p["mean"]) / p["scale"]
+
+    def inverse(self, y, p):
+        return y * p["scale"] + p["mean"]
+
+    def affine(self, p):
+        return 1.0 / p["scale"], -p["mean"] / p["scale"]
+
+
+class MinMax(Method):
+    """Map [min, max] onto feature_range (LO, HI): y = x * scale + min, as MinMaxScaler.
+
+    scale = (HI - LO) / (max - min), min = LO - data_min * scale; a constant column maps to LO.
+    """
+
+    name = "minmax"
+    parameter_names = ("scale", "min")
+
+    def __init__(self, feature_range=(0.0, 1.0)):
+        low, high = parse_range(feature_range, "--feature-range")
+        if not low < high:
+            raise UsageError("--feature-range needs LO < HI", value=f"{low:g},{high:g}")
+        self.feature_range = (low, high)
+
+    def options(self):
+        return {"feature_range": list(self.feature_range)}
+
+    def fit(self, acc):
+        low, high = self.feature_range
+        scale = (high - low) / handle_zero_scale(acc.maximum - acc.minimum)
+        return (
+            {"data_min": acc.minimum, "data_max": acc.maximum},
+            {"scale": scale, "min": low - acc.minimum * scale},
+        )
+
+    def check(self, parameters):
+        return super().check(parameters) or _check_positive(parameters, "scale")
+
+    def forward(self, x, p):
+        return x * p["scale"] + p["min"]
+
+    def inverse(self, y, p):
+        return (y - p["min"]) / p["scale"]
+
+    def affine(self, p):
+        return p["scale"], p["min"]
+
+
+class MaxAbs(Method):
+    """Divide by the largest absolute value: y = x / max|x|, as MaxAbsScaler (0 becomes 1)."""
+
+    name = "maxabs"
+    parameter_names = ("scale",)
+
+    def fit(self, acc):
+        max_abs = max(abs(acc.minimum), abs(acc.maximum))
+        return {"max_abs": max_abs}, {"scale": handle_zero_scale(max_abs)}
+
+    def check(self, parameters):
+        return super().check(parameters) or _check_positive(parameters, "scale")
+
+    def forward(self, x, p):
+        return x / p["scale"]
+
+    def inverse(self, y, p):
+        return y * p["scale"]
+
+    def affine(self, p):
+        return 1.0 / p["scale"], 0.0
+
+
+class Robust(Method):
+    """Centre on the median and divide by a quantile range: y = (x - median) / (q_hi - q_lo).
+
+    As RobustScaler: quantile_range in percent (default 25, 75), numpy's linear interpolation, a zero
+    range becomes 1. Exact quantiles need every value of the column in memory (8 bytes a value).
+    """
+
+    name = "robust"
+    needs_values = True
+    parameter_names = ("center", "scale")
+
+    def __init__(self, quantile_range=(25.0, 75.0)):
+        low, high = parse_range(quantile_range, "--quantile-range")
+        if not 0 <= low <= high <= 100:
+            raise UsageError("--quantile-range needs 0 <= LO <= HI <= 100", value=f"{low:g},{high:g}")
+        self.quantile_range = (low, high)
+
+    def options(self):
+        return {"quantile_range": list(self.quantile_range)}
+
+    def fit(self, acc):
+        values = acc.values()
+        median = float(np.median(values))
+        q_lo, q_hi = (float(q) for q in np.percentile(values, self.quantile_range))
+        return (
+            {"median": median, "q_lo": q_lo, "q_hi": q_hi},
+            {"center": median, "scale": handle_zero_scale(q_hi - q_lo)},
+        )
+
+    def check(self, parameters):
+        return super().check(parameters) or _check_positive(parameters, "scale")
+
+    def forward(self, x, p):
+        return (x - p["center"]) / p["scale"]
+
+    def inverse(self, y, p):
+        return y * p["scale"] + p["center"]
+
+    def affine(self, p):
+        return 1.0 / p["scale"], -p["center"] / p["scale"]
+
+
+def decimal_exponent(max_abs: float) -> int:
+    """Smallest integer j with max_abs / 10**j < 1, decided exactly (no float log10 at 10**k)."""
+    if max_abs == 0:
+        return 0
+    exact = Fraction(max_abs)
+    j = math.floor(math.log10(max_abs)) + 1
+    while exact >= Fraction(10) ** j:
+        j += 1
+    while exact < Fraction(10) ** (j - 1):
+        j -= 1
+    return j
+
+
+# 10.0**k is exact up to k = 22; beyond 308 it is not a float at all.
+_LARGEST_POWER = 308
+
+
+class Decimal(Method):
+    """Decimal scaling: y = x / 10**j, with j the smallest integer such that max|x| / 10**j < 1.
+
+    Max 986 gives j = 3, max 1000 gives j = 4, max 0.005 gives j = -2, an all-zero column j = 0.
+    Multiplying by 10**-j when j < 0 keeps the division exact in intent (0.01 is not a float).
+    """
+
+    name = "decimal"
+    parameter_names = ("exponent",)
+
+    def fit(self, acc):
+        max_abs = max(abs(acc.minimum), abs(acc.maximum))
+        return {"max_abs": max_abs}, {"exponent": decimal_exponent(max_abs)}
+
+    def check(self, parameters):
+        j = parameters.get("exponent")
+        if not isinstance(j, int) or isinstance(j, bool) or abs(j) > 400:
+            return "parameter 'exponent' must be an integer between -400 and 400"
+        return None
+
+    def forward(self, x, p):
+        j = p["exponent"]
+        if j <= 0:
+            return x * 10.0 ** (-j)
+        if j <= _LARGEST_POWER:
+            return x / 10.0**j
+        return x / 10.0**_LARGEST_POWER / 10.0 ** (j - _LARGEST_POWER)
+
+    def inverse(self, y, p):
+        j = p["exponent"]
+        if j <= 0:
+            return y / 10.0 ** (-j)
+        if j <= _LARGEST_POWER:
+            return y * 10.0**j
+        return y * 10.0 ** (j - _LARGEST_POWER) * 10.0**_LARGEST_POWER
+
+    def affine(self, p):
+        return 10.0 ** -p["exponent"], 0.0
+
+
+METHODS: dict[str, type[Method]] = {m.name: m for m in (ZScore, MinMax, MaxAbs, Robust, Decimal)}
+DEFAULT_METHOD = ZScore.name
+
+
+def make_method(name: str, options: dict | None = None) -> Method:
+    """The method called ``name`` with ``options`` (as in the sidecar or from the command line)."""
+    try:
+        cls = METHODS[name]
+    except KeyError:
+        raise UsageError(f"unknown method (choose from {', '.join(METHODS)})", value=name) from None
+    return cls(**(options or {}))

@@ -1,0 +1,212 @@
+"""The sidecar: a JSON document with the fitted parameters of every scaled column.
+
+It is data only (never executed or unpickled), strict JSON (no NaN or Infinity), written with a
+stable key order and round-trip floats, so the same fit gives the same bytes. It is validated
+against ``sidecar.schema.json`` (shipped in the package) and each method's own rules on load.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from . import __version__
+from .errors import SidecarError
+
+FORMAT_VERSION = 1
+# A sidecar is a few hundred bytes a column; anything near this is not one.
+MAX_BYTES = 32 * 1024 * 1024
+INTEGER_DTYPES = frozenset({"int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"})
+
+
+@dataclass(frozen=True)
+class ColumnParams:
+    """The fitted scaling of one column."""
+
+    name: str
+    method: str
+    options: dict
+    dtype: str
+    nullable: bool
+    count: int
+    nulls: int
+    decimals: int | None
+    statistics: dict
+    parameters: dict
+
+    @property
+    def scaler(self):
+        """The method object that applies and inverts these parameters."""
+        from .methods import make_method
+
+        return make_method(self.method, self.options)
+
+    @property
+    def integer(self) -> bool:
+        return self.dtype in INTEGER_DTYPES
+
+    @property
+    def affine(self) -> tuple[float, float]:
+        return self.scaler.affine(self.parameters)
+
+    def to_dict(self) -> dict:
+        scale, offset = self.affine
+        return {
+            "name": self.name,
+            "method": self.method,
+            "options": self.options,
+            "dtype": self.dtype,
+            "nullable": self.nullable,
+            "count": self.count,
+            "nulls": self.nulls,
+            "decimals": self.decimals,
+            "statistics": self.statistics,
+            "parameters": self.parameters,
+            "affine": {"scale": scale, "offset": offset},
+        }
+
+
+@dataclass(frozen=True)
+class Sidecar:
+    """Fitted parameters for a set of columns, in the order they were fitted."""
+
+    columns: tuple[ColumnParams, ...]
+    source: str | None = field(default=None, compare=False)
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def __getitem__(self, name: str) -> ColumnParams:
+        for column in self.columns:
+            if column.name == name:
+                return column
+        raise KeyError(name)
+
+    def to_dict(self) -> dict:
+        return {
+            "format_version": FORMAT_VERSION,
+            "normcli_version": __version__,
+            "columns": [c.to_dict() for c in self.columns],
+        }
+
+    def to_json(self) -> str:
+        """The document as text: two-space indent, fixed key order, newline at the end."""
+        try:
+            return json.dumps(self.to_dict(), indent=2, allow_nan=False, ensure_ascii=False) + "\n"
+        except ValueError:
+            bad = next(
+                c.name
+                for c in self.columns
+                if not all(math.isfinite(v) for v in [*c.statistics.values(), *c.parameters.values(), *c.affine])
+            )
+            raise SidecarError("a fitted statistic is not finite; the column cannot be scaled", column=bad) from None
+
+    def save(self, path) -> None:
+        """Write the sidecar to ``path`` atomically (``-`` for stdout)."""
+        from .io import write_text
+
+        write_text(path, self.to_json())
+
+    @classmethod
+    def load(cls, path) -> "Sidecar":
+        """Read and validate a sidecar file."""
+        path = Path(path)
+        try:
+            size = path.stat().st_size
+            if size > MAX_BYTES:
+                raise SidecarError(f"sidecar is {size} bytes, more than the {MAX_BYTES} a sidecar may have", file=str(path))
+            text = path.read_bytes().decode("utf-8")
+        except SidecarError:
+            raise
+        except FileNotFoundError:
+            raise SidecarError("sidecar not found", file=str(path)) from None
+        except IsADirectoryError:
+            raise SidecarError("sidecar is a directory", file=str(path)) from None
+        except UnicodeDecodeError:
+            raise SidecarError("sidecar is not UTF-8 text", file=str(path)) from None
+        except OSError as exc:
+            raise SidecarError(f"cannot read sidecar: {exc.strerror or exc}", file=str(path)) from None
+        return cls.from_json(text, source=str(path))
+
+    @classmethod
+    def from_json(cls, text: str, source: str = "<sidecar>") -> "Sidecar":
+        """Parse and validate sidecar text; every problem is a SidecarError naming ``source``."""
+        if len(text) > MAX_BYTES:
+            raise SidecarError(f"sidecar is larger than {MAX_BYTES} bytes", file=source)
+
+        def refuse_constant(name):
+            raise ValueError(f"{name} is not allowed in a sidecar")
+
+        try:
+            document = json.loads(text, parse_constant=refuse_constant)
+        except (ValueError, RecursionError) as exc:
+            raise SidecarError(f"not a valid sidecar (corrupt JSON: {exc})", file=source) from None
+        return cls.from_dict(document, source=source)
+
+    @classmethod
+    def from_dict(cls, document, source: str = "<sidecar>") -> "Sidecar":
+        version = document.get("format_version") if isinstance(document, dict) else None
+        if isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION:
+            raise SidecarError(
+                f"sidecar format version {version} is newer than this normcli {__version__} reads "
+                f"(up to {FORMAT_VERSION}); upgrade normcli",
+                file=source,
+            )
+        _validate(document, source)
+        columns = []
+        seen = set()
+        for index, entry in enumerate(document["columns"]):
+            where = f"columns[{index}]"
+            if entry["name"] in seen:
+                raise SidecarError(f"{where}: column listed twice", file=source, column=entry["name"])
+            seen.add(entry["name"])
+            params = ColumnParams(
+                name=entry["name"],
+                method=entry["method"],
+                options=entry["options"],
+                dtype=entry["dtype"],
+                nullable=entry["nullable"],
+                count=entry["count"],
+                nulls=entry["nulls"],
+                decimals=entry["decimals"],
+                statistics=entry["statistics"],
+                parameters=entry["parameters"],
+            )
+            try:
+                scaler = params.scaler
+            except Exception as exc:  # UsageError from an unknown method or bad options
+                raise SidecarError(f"{where}: {getattr(exc, 'message', exc)}", file=source, column=params.name) from None
+            problem = scaler.check(params.parameters)
+            if problem is None and "std" in params.statistics and params.statistics["std"] < 0:
+                problem = "statistic 'std' must not be negative"
+            if problem is None and not _is_arrow_numeric(params.dtype):
+                problem = f"dtype '{params.dtype}' is not a numeric Arrow type"
+            if problem:
+                raise SidecarError(f"{where}: {problem}", file=source, column=params.name)
+            columns.append(params)
+        return cls(tuple(columns), source=source)
+
+
+def _is_arrow_numeric(dtype: str) -> bool:
+    return dtype in INTEGER_DTYPES or dtype in ("halffloat", "float", "double")
+
+
+_schema_validator = None
+
+
+def _validate(document, source: str) -> None:
+    global _schema_validator
+    if _schema_validator is None:
+        import jsonschema
+
+        schema = json.loads(resources.files("normcli").joinpath("sidecar.schema.json").read_text())
+        _schema_validator = jsonschema.Draft202012Validator(schema)
+    error = next(iter(sorted(_schema_validator.iter_errors(document), key=lambda e: list(e.path))), None)
+    if error is not None:
+        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.path).lstrip(".")
+        message = error.message if len(error.message) < 200 else error.message[:200] + "..."
+        raise SidecarError(f"not a valid sidecar: {where + ': ' if where else ''}{message}", file=source)

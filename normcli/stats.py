@@ -1,0 +1,143 @@
+"""Streaming column statistics in float64: exact where they can be, stable where they cannot.
+
+Values arrive in batches of any size. Moments are computed over fixed blocks of ``BLOCK`` values
+(so the result does not depend on how the input was cut into batches), each block by two passes
+and merged with Chan, Golub and LeVeque's update on (n, mean, M2). Before that every value is
+shifted by a value near the data and divided by a power of two near the data's spread: the shift
+keeps 1e9 + N(0, 1) accurate, the power of two (an exact division) keeps squares of 1e308 or of
+1e-300 from overflowing or vanishing.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+BLOCK = 1 << 16
+# Decimal places tried when looking for the fewest that represent every value exactly.
+MAX_DECIMALS = 17
+_EXACT_INT = 2.0**53
+
+
+def decimals_needed(values: np.ndarray, start: int) -> int | None:
+    """Smallest d >= start such that every value equals round(value * 10**d) / 10**d in float64.
+
+    None when no d up to MAX_DECIMALS works (values with more than ~15 significant digits). This is
+    the same computation invert uses to give values back exactly, so it is the right test here.
+    """
+    if values.size == 0:
+        return start
+    magnitude = float(np.max(np.abs(values)))
+    for d in range(start, MAX_DECIMALS + 1):
+        power = 10.0**d
+        if magnitude * power >= _EXACT_INT:
+            return None
+        if np.array_equal(np.round(values * power) / power, values):
+            return d
+    return None
+
+
+class ColumnAccumulator:
+    """Count, nulls, extremes, decimal places and, on request, moments and all values of a column."""
+
+    def __init__(self, *, moments: bool = False, keep_values: bool = False):
+        self.moments = moments
+        self.keep_values = keep_values
+        self.count = 0
+        self.nulls = 0
+        self.minimum = math.inf
+        self.maximum = -math.inf
+        self.decimals: int | None = 0
+        self._values: list[np.ndarray] = []
+        self._pending: list[np.ndarray] = []
+        self._pending_size = 0
+        self._shift: float | None = None
+        self._unit = 1.0
+        self._n = 0
+        self._mean_u = 0.0  # mean of (x - shift) / unit
+        self._m2_u = 0.0  # sum of squared deviations, in unit**2
+
+    def update(self, values: np.ndarray) -> None:
+        """Add float64 values; NaN marks a missing value. Infinite values must be refused before."""
+        present = values[~np.isnan(values)]
+        self.nulls += values.size - present.size
+        if present.size == 0:
+            return
+        self.count += present.size
+        self.minimum = min(self.minimum, float(present.min()))
+        self.maximum = max(self.maximum, float(present.max()))
+        if self.decimals is not None:
+            self.decimals = decimals_needed(present, self.decimals)
+        if self.keep_values:
+            self._values.append(present)
+        if self.moments:
+            self._pending.append(present)
+            self._pending_size += present.size
+            if self._pending_size >= BLOCK:
+                self._drain(final=False)
+
+    def _drain(self, final: bool) -> None:
+        pending = np.concatenate(self._pending) if len(self._pending) > 1 else self._pending[0]
+        full = pending.size if final else pending.size - pending.size % BLOCK
+        for start in range(0, full, BLOCK):
+            self._add_block(pending[start : start + BLOCK])
+        rest = pending[full:]
+        self._pending = [rest] if rest.size else []
+        self._pending_size = rest.size
+
+    def _add_block(self, block: np.ndarray) -> None:
+        if self._shift is None:
+            low, high = float(block.min()), float(block.max())
+            mean = float(np.mean(block))
+            self._shift = mean if math.isfinite(mean) else low / 2 + high / 2
+            spread = max(abs(high - self._shift), abs(low - self._shift)) if math.isfinite(high - low) else max(abs(low), abs(high))
+            self._unit = math.ldexp(1.0, math.frexp(spread)[1]) if spread > 0 else 1.0
+        u = (block - self._shift) / self._unit
+        n_b = u.size
+        mean_b = float(np.sum(u)) / n_b
+        dev = u - mean_b
+        m2_b = float(np.dot(dev, dev)) - float(np.sum(dev)) ** 2 / n_b
+        if self._n == 0:
+            self._n, self._mean_u, self._m2_u = n_b, mean_b, m2_b
+            return
+        n_a = self._n
+        total = n_a + n_b
+        delta = mean_b - self._mean_u
+        self._mean_u += delta * n_b / total
+        self._m2_u += m2_b + delta * delta * (n_a * n_b / total)
+        self._n = total
+
+    def _finish_moments(self) -> None:
+        if self._pending_size:
+            self._drain(final=True)
+
+    @property
+    def mean(self) -> float:
+        """Arithmetic mean of the present values."""
+        self._finish_moments()
+        return self._shift + self._mean_u * self._unit
+
+    @property
+    def std(self) -> float:
+        """Population standard deviation (ddof = 0) of the present values."""
+        self._finish_moments()
+        return math.sqrt(max(self._m2_u, 0.0) / self._n) * self._unit
+
+    def is_constant(self) -> bool:
+        """scikit-learn's test for a constant feature: var <= n*eps*var + (n*mean*eps)**2.
+
+        Evaluated in the scaled units (both sides scale with unit**2), so it cannot overflow.
+        """
+        self._finish_moments()
+        eps = np.finfo(np.float64).eps
+        n = self._n
+        var_u = max(self._m2_u, 0.0) / n
+        mean_u = self.mean / self._unit
+        return var_u <= n * eps * var_u + (n * mean_u * eps) ** 2
+
+    def values(self) -> np.ndarray:
+        """Every present value seen (only with keep_values=True)."""
+        if not self._values:
+            return np.empty(0)
+        return np.concatenate(self._values)
