@@ -89,7 +89,8 @@ class ColumnAccumulator:
     def _add_block(self, block: np.ndarray) -> None:
         if self._shift is None:
             low, high = float(block.min()), float(block.max())
-            mean = float(np.mean(block))
+            with np.errstate(over="ignore"):
+                mean = float(np.mean(block))
             self._shift = mean if math.isfinite(mean) else low / 2 + high / 2
             spread = max(abs(high - self._shift), abs(low - self._shift)) if math.isfinite(high - low) else max(abs(low), abs(high))
             self._unit = math.ldexp(1.0, math.frexp(spread)[1]) if spread > 0 else 1.0

@@ -1,0 +1,126 @@
+"""Every method against scikit-learn (the oracle), and the decimal-scaling rules."""
+
+import math
+from fractions import Fraction
+
+import numpy as np
+import polars as pl
+import pytest
+from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, RobustScaler, StandardScaler
+
+import normcli
+from normcli.methods import decimal_exponent
+
+ORACLES = [
+    ("zscore", {}, lambda: StandardScaler()),
+    ("minmax", {}, lambda: MinMaxScaler()),
+    ("minmax", {"feature_range": (-1, 1)}, lambda: MinMaxScaler(feature_range=(-1, 1))),
+    ("minmax", {"feature_range": (0, 255)}, lambda: MinMaxScaler(feature_range=(0, 255))),
+    ("maxabs", {}, lambda: MaxAbsScaler()),
+    ("robust", {}, lambda: RobustScaler()),
+    ("robust", {"quantile_range": (10, 90)}, lambda: RobustScaler(quantile_range=(10, 90))),
+]
+
+
+def realistic_frame(rng, n=5000):
+    """Mixed scales, NaNs in different places, a constant, a near-constant and an integer column."""
+    data = {
+        "price": np.round(rng.lognormal(3, 1, n), 2),
+        "temp": np.round(rng.normal(-5, 12, n), 1),
+        "big": 1e5 + rng.standard_normal(n),
+        "tiny": rng.normal(0, 1e-6, n),
+        "constant": np.full(n, 7.25),
+        "near_constant": np.where(np.arange(n) % 2 == 0, 0.3, 0.1 + 0.2),
+        "count": rng.integers(-50, 5000, n).astype(np.float64),
+    }
+    for i, name in enumerate(["price", "temp", "big", "count"]):
+        data[name][rng.random(n) < 0.05 * (i + 1)] = np.nan
+    return pl.DataFrame(data)
+
+
+@pytest.mark.parametrize("method,options,make_oracle", ORACLES, ids=[f"{m}{o}" for m, o, _ in ORACLES])
+def test_agrees_with_scikit_learn(rng, method, options, make_oracle):
+    frame = realistic_frame(rng)
+    sidecar = normcli.fit(frame, method=method, **options)
+    scaled = normcli.apply(frame, sidecar).to_numpy()
+    expected = make_oracle().fit_transform(frame.to_numpy())
+    np.testing.assert_array_equal(np.isnan(scaled), np.isnan(expected))
+    np.testing.assert_allclose(scaled, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_zscore_mean_is_correctly_rounded_where_numpy_sum_is_not(rng):
+    # On 1e9 + N(0, 1) numpy's sum (and so StandardScaler) can be one ulp (1.2e-7) off the true
+    # mean; normcli's shifted blocks give the correctly rounded mean and scale against it.
+    x = 1e9 + rng.standard_normal(100_000)
+    exact_mean = float(sum(Fraction(v) for v in x) / x.size)
+    exact_std = math.sqrt(float(sum((Fraction(v) - Fraction(exact_mean)) ** 2 for v in x) / x.size))
+    sidecar = normcli.fit(pl.DataFrame({"x": x}))
+    assert sidecar["x"].statistics["mean"] == exact_mean
+    assert sidecar["x"].statistics["std"] == pytest.approx(exact_std, rel=1e-13)
+
+
+def test_zscore_constant_columns_follow_sklearn_relative_rule(rng):
+    frame = realistic_frame(rng)
+    sidecar = normcli.fit(frame)
+    oracle = StandardScaler().fit(frame.to_numpy())
+    names = frame.columns
+    for i in (names.index("constant"), names.index("near_constant")):
+        assert oracle.scale_[i] == 1.0
+        assert sidecar[names[i]].parameters["scale"] == 1.0
+
+
+def test_minmax_constant_column_maps_to_low_end():
+    frame = pl.DataFrame({"c": [4.0, 4.0, 4.0]})
+    out = normcli.apply(frame, normcli.fit(frame, method="minmax", feature_range=(-1, 1)))
+    assert out["c"].to_list() == [-1.0, -1.0, -1.0]
+
+
+@pytest.mark.parametrize(
+    "max_abs,exponent",
+    [(986, 3), (1000, 4), (999.999, 3), (0.005, -2), (0.01, -1), (0.0099, -2), (1, 1), (0.999, 0), (0, 0),
+     (1e308, 309), (5e-324, -323), (123456789, 9)],
+)
+def test_decimal_exponent_is_exact_at_powers_of_ten(max_abs, exponent):
+    assert decimal_exponent(max_abs) == exponent
+
+
+def test_decimal_scaling_values():
+    frame = pl.DataFrame({"a": [986.0, -12.0, 0.0], "b": [0.005, 0.001, -0.002], "z": [0.0, 0.0, 0.0]})
+    sidecar = normcli.fit(frame, method="decimal")
+    assert [sidecar[n].parameters["exponent"] for n in "abz"] == [3, -2, 0]
+    out = normcli.apply(frame, sidecar)
+    assert out["a"].to_list() == [0.986, -0.012, 0.0]
+    assert out["b"].to_list() == [0.5, 0.1, -0.2]
+    assert out["z"].to_list() == [0.0, 0.0, 0.0]
+
+
+def test_infinite_values_pass_through_apply_and_invert():
+    fitted = normcli.fit(pl.DataFrame({"x": [1.0, 2.0, 3.0]}))
+    frame = pl.DataFrame({"x": [float("inf"), float("-inf"), 2.0]})
+    scaled = normcli.apply(frame, fitted)
+    assert scaled["x"].to_list()[:2] == [float("inf"), float("-inf")]
+    assert normcli.invert(scaled, fitted)["x"].to_list() == [float("inf"), float("-inf"), 2.0]
+
+
+def test_affine_pair_reproduces_forward(rng):
+    frame = realistic_frame(rng).drop("constant", "near_constant")
+    for method in ("zscore", "minmax", "maxabs", "robust", "decimal"):
+        sidecar = normcli.fit(frame, method=method)
+        scaled = normcli.apply(frame, sidecar)
+        for column in sidecar.columns:
+            scale, offset = column.affine
+            x = frame[column.name].to_numpy()
+            # The affine form cancels where the offset is large: allow for a few ulps of it.
+            atol = 8 * np.finfo(float).eps * abs(offset) + 1e-12
+            np.testing.assert_allclose(x * scale + offset, scaled[column.name].to_numpy(), rtol=1e-12, atol=atol)
+
+
+def test_unknown_method_is_a_usage_error():
+    with pytest.raises(normcli.UsageError, match="unknown method"):
+        normcli.fit(pl.DataFrame({"x": [1.0]}), method="softmax")
+
+
+@pytest.mark.parametrize("bad", [(1, 1), (2, 1)])
+def test_feature_range_must_increase(bad):
+    with pytest.raises(normcli.UsageError, match="LO < HI"):
+        normcli.fit(pl.DataFrame({"x": [1.0]}), method="minmax", feature_range=bad)

@@ -1,0 +1,87 @@
+"""Statistics on hard data, against a two-pass numpy reference."""
+
+import math
+
+import numpy as np
+import pytest
+
+from normcli.stats import BLOCK, ColumnAccumulator, decimals_needed
+
+
+def two_pass(x):
+    x = x[~np.isnan(x)]
+    mean = np.sum(x) / x.size
+    return mean, math.sqrt(np.sum((x - mean) ** 2) / x.size)
+
+
+def fitted(x, batch=10_000):
+    acc = ColumnAccumulator(moments=True)
+    for start in range(0, x.size, batch):
+        acc.update(x[start : start + batch])
+    return acc
+
+
+def test_large_offset_keeps_its_std(rng):
+    x = 1e9 + rng.standard_normal(300_000)
+    acc = fitted(x)
+    mean, std = two_pass(x)
+    assert acc.mean == pytest.approx(mean, rel=1e-15)
+    assert acc.std == pytest.approx(std, rel=1e-12)
+    naive = math.sqrt(np.mean(x * x) - np.mean(x) ** 2)
+    assert abs(naive - std) / std > 1e-6  # the naive formula would have failed here
+
+
+def test_values_near_float_max_do_not_overflow(rng):
+    x = rng.uniform(1e307, 1.7e308, 100_000)
+    acc = fitted(x)
+    scaled = x / 2.0**1000
+    mean, std = two_pass(scaled)
+    assert acc.mean == pytest.approx(mean * 2.0**1000, rel=1e-14)
+    assert acc.std == pytest.approx(std * 2.0**1000, rel=1e-12)
+    assert math.isfinite(acc.std)
+
+
+def test_tiny_values_do_not_underflow(rng):
+    x = rng.normal(0, 1e-300, 50_000)
+    acc = fitted(x)
+    mean, std = two_pass(x * 2.0**1000)
+    assert acc.std == pytest.approx(std / 2.0**1000, rel=1e-12)
+
+
+@pytest.mark.parametrize("batch", [1, 7, 999, BLOCK, BLOCK + 1, 10**6])
+def test_result_does_not_depend_on_batch_size(rng, batch):
+    x = rng.normal(3, 2, 3 * BLOCK + 17)
+    x[::13] = np.nan
+    reference = fitted(x, batch=x.size)
+    acc = fitted(x, batch=batch) if batch > 1 else fitted(x[:5000], batch=1)
+    if batch == 1:
+        reference = fitted(x[:5000], batch=5000)
+    assert (acc.mean, acc.std, acc.count, acc.nulls) == (reference.mean, reference.std, reference.count, reference.nulls)
+
+
+def test_chunks_in_any_order_agree(rng):
+    parts = [rng.normal(mu, s, n) for mu, s, n in [(0, 1, 70_000), (1e6, 3, 50_000), (-5, 0.1, 90_000)]]
+    x = np.concatenate(parts)
+    mean, std = two_pass(x)
+    for order in ([0, 1, 2], [2, 1, 0], [1, 2, 0]):
+        acc = ColumnAccumulator(moments=True)
+        for i in order:
+            acc.update(parts[i])
+        assert acc.mean == pytest.approx(mean, rel=1e-13)
+        assert acc.std == pytest.approx(std, rel=1e-12)
+
+
+def test_counts_extremes_and_missing():
+    acc = ColumnAccumulator()
+    acc.update(np.array([3.0, np.nan, -2.5, 10.0]))
+    acc.update(np.array([np.nan, np.nan]))
+    assert (acc.count, acc.nulls, acc.minimum, acc.maximum) == (3, 3, -2.5, 10.0)
+
+
+@pytest.mark.parametrize(
+    "values,expected",
+    [([1.0, 2.0], 0), ([28.98, 1.5], 2), ([0.1, 0.25, 1e-5], 5), ([1234567.1234567], 7), ([0.1 + 0.2], None),
+     ([1e300], None)],
+)
+def test_decimals_needed(values, expected):
+    assert decimals_needed(np.array(values), 0) == expected
