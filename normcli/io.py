@@ -301,10 +301,10 @@ def atomic_file(path, mode: str = "wb"):
     name = display_name(path)
     if target.is_dir():
         raise FileError("output is a directory", file=name)
+    if not directory.is_dir():
+        raise FileError("output directory does not exist", file=name)
     try:
         fd, temp = tempfile.mkstemp(dir=directory, prefix=f".{target.name}.", suffix=".tmp")
-    except FileNotFoundError:
-        raise FileError("output directory does not exist", file=name) from None
     except OSError as exc:
         raise FileError(f"cannot write here: {exc.strerror or exc}", file=name) from None
     try:

@@ -1,0 +1,121 @@
+"""The command line through click's CliRunner: the contract, formats, and each listed error."""
+
+import json
+
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from normcli import __version__
+from normcli.cli import cli
+
+CSV = "id,price,qty,city\n1,10.5,3,Oslo\n2,,4,Bergen\n3,12.25,NA,\"Ski, N\"\n4,9.0,7,Oslo\n"
+
+
+@pytest.fixture
+def data(tmp_path):
+    path = tmp_path / "sales.csv"
+    path.write_text(CSV)
+    return path
+
+
+def run(*args, input=None):
+    return CliRunner().invoke(cli, [str(a) for a in args], input=input)
+
+
+def test_fit_apply_invert_show(data, tmp_path):
+    result = run("fit", data, "-m", "minmax", "-x", "id")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == "" and result.stderr == ""
+    params = tmp_path / "sales.normcli.json"
+    assert [c["name"] for c in json.loads(params.read_text())["columns"]] == ["price", "qty"]
+    result = run("apply", data, "-p", params)
+    assert result.exit_code == 0
+    # The same floats as MinMaxScaler().fit_transform gives, to the last bit.
+    assert result.stdout.splitlines() == [
+        "id,price,qty,city", "1,0.4615384615384617,0.0,Oslo", "2,,0.25,Bergen", '3,1.0000000000000004,,"Ski, N"',
+        "4,0.0,1.0,Oslo"]
+    (tmp_path / "scaled.csv").write_text(result.stdout)
+    result = run("invert", tmp_path / "scaled.csv", "-p", params)
+    assert result.stdout == CSV.replace("NA", "")
+    result = run("show", params)
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["column", "method", "count", "nulls", "statistics", "scale", "offset"]
+    assert lines[1].split() == ["price", "minmax", "3", "1", "data_min=9", "data_max=12.25", "0.307692", "-2.76923"]
+
+
+def test_formats_and_stdin_stdout(data, tmp_path):
+    params = tmp_path / "p.json"
+    assert run("fit", "-", "-p", params, input=CSV).exit_code == 0
+    from_file = run("apply", data, "-p", params).stdout
+    assert run("apply", "-", "-p", params, input=CSV).stdout == from_file
+    assert run("apply", data, "-p", params, "-o", tmp_path / "s.parquet").exit_code == 0
+    assert pq.read_table(tmp_path / "s.parquet").column_names == ["id", "price", "qty", "city"]
+    assert run("invert", tmp_path / "s.parquet", "-o", tmp_path / "b.tsv").exit_code == 0
+    assert (tmp_path / "b.tsv").read_text() == CSV.replace("NA", "").replace(",", "\t").replace('"Ski\t N"', "Ski, N")
+    tsv = run("apply", data, "-p", params, "--output-format", "tsv").stdout
+    assert tsv.splitlines()[0] == "id\tprice\tqty\tcity"
+
+
+def test_fit_sidecar_to_stdout_and_column_quoting(tmp_path):
+    path = tmp_path / "q.csv"
+    path.write_text('"a,b",c,d\n1,2,3\n4,5,6\n')
+    result = run("fit", path, "-c", '"a,b",c', "-p", "-")
+    assert result.exit_code == 0
+    assert [c["name"] for c in json.loads(result.stdout)["columns"]] == ["a,b", "c"]
+
+
+def test_options_reach_the_method(data):
+    result = run("fit", data, "-m", "minmax", "--feature-range=-1,1", "-c", "price", "-p", "-")
+    column = json.loads(result.stdout)["columns"][0]
+    assert column["options"] == {"feature_range": [-1.0, 1.0]}
+    result = run("fit", data, "-m", "robust", "--quantile-range=10,90", "-c", "price", "-p", "-")
+    assert json.loads(result.stdout)["columns"][0]["options"] == {"quantile_range": [10.0, 90.0]}
+
+
+def test_help_and_version():
+    result = run("--version")
+    assert result.stdout == f"normcli, version {__version__}\n"
+    for command in ("fit", "apply", "invert", "show"):
+        result = run(command, "-h")
+        assert result.exit_code == 0 and f"normcli {command}" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "args,code,message",
+    [
+        (["fit", "{dir}/missing.csv"], 1, "Error: {dir}/missing.csv: no such file"),
+        (["fit", "{dir}/empty.csv"], 1, "Error: {dir}/empty.csv: empty file: no header and no data"),
+        (["fit", "{dir}/header.csv"], 1, "Error: {dir}/header.csv: no data rows to fit (the input has a header only)"),
+        (["fit", "{dir}/ragged.csv"], 1, "Error: {dir}/ragged.csv: ragged row: 2 fields where the header has 3: '4,5'"),
+        (["fit", "{dir}/sales.csv", "-c", "nope"], 1, "Error: {dir}/sales.csv: column 'nope': no such column"),
+        (["fit", "{dir}/sales.csv", "-c", "city"], 1, "Error: {dir}/sales.csv: column 'city', row 1: not a number: 'Oslo'"),
+        (["fit", "{dir}/sales.csv", "-m", "softmax"], 2, "Error: Invalid value for '-m' / '--method': 'softmax' is not one of"),
+        (["apply", "{dir}/sales.csv", "-p", "{dir}/other.json"], 1,
+         "Error: {dir}/sales.csv: column 'weight': column from the sidecar is not in the input"),
+        (["apply", "{dir}/sales.csv", "-p", "{dir}/none.json"], 1, "Error: {dir}/none.json: sidecar not found"),
+        (["apply", "{dir}/sales.csv", "-p", "{dir}/corrupt.json"], 1, "Error: {dir}/corrupt.json: not a valid sidecar (corrupt JSON"),
+        (["apply", "{dir}/sales.csv", "-p", "{dir}/newer.json"], 1,
+         "Error: {dir}/newer.json: sidecar format version 99 is newer than this normcli"),
+        (["apply", "{dir}/sales.csv", "-p", "{dir}/p.json", "-o", "{dir}/no/such/dir/o.csv"], 1,
+         "Error: {dir}/no/such/dir/o.csv: output directory does not exist"),
+        (["apply", "{dir}/sales.csv", "-p", "{dir}/p.json", "-o", "/proc/o.csv"], 1, "Error: /proc/o.csv: cannot write here"),
+    ],
+)
+def test_errors(data, tmp_path, args, code, message):
+    (tmp_path / "empty.csv").write_text("")
+    (tmp_path / "header.csv").write_text("a,b\n")
+    (tmp_path / "ragged.csv").write_text("a,b,c\n1,2,3\n4,5\n")
+    run("fit", data, "-p", tmp_path / "p.json")
+    document = json.loads((tmp_path / "p.json").read_text())
+    document["columns"][0]["name"] = "weight"
+    (tmp_path / "other.json").write_text(json.dumps(document))
+    (tmp_path / "corrupt.json").write_text((tmp_path / "p.json").read_text()[:50])
+    document["format_version"] = 99
+    (tmp_path / "newer.json").write_text(json.dumps(document))
+    result = run(*[a.format(dir=tmp_path) for a in args])
+    assert result.exit_code == code
+    assert "Traceback" not in result.stderr and result.stdout == ""
+    error_lines = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(error_lines) == 1
+    assert error_lines[0].startswith(message.format(dir=tmp_path))

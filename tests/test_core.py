@@ -1,0 +1,144 @@
+"""The library: frames of every kind, files of every format, type guessing, several inputs."""
+
+import numpy as np
+import pandas as pd
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import normcli
+from normcli.io import CsvOptions
+
+
+@pytest.fixture
+def frame(rng):
+    n = 1000
+    return pl.DataFrame({
+        "id": np.arange(n),
+        "x": np.round(rng.normal(10, 3, n), 3),
+        "label": rng.choice(["a", "b"], n),
+    })
+
+
+@pytest.mark.parametrize("kind", ["polars", "pandas", "arrow"])
+def test_frames_come_back_as_the_same_kind(frame, kind):
+    data = {"polars": frame, "pandas": frame.to_pandas(), "arrow": frame.to_arrow()}[kind]
+    sidecar = normcli.fit(data, method="minmax")
+    scaled = normcli.apply(data, sidecar)
+    back = normcli.invert(scaled, sidecar)
+    assert type(scaled) is type(data) and type(back) is type(data)
+    assert pl.from_arrow(pa.Table.from_pandas(back) if kind == "pandas" else back).equals(frame) if kind != "polars" \
+        else back.equals(frame)
+
+
+def test_fit_over_chunks_equals_fit_over_whole(frame):
+    whole = normcli.fit(frame)
+    parts = normcli.fit([frame[:300], frame[300:650], frame[650:]])
+    for a, b in zip(whole.columns, parts.columns):
+        assert a.count == b.count
+        for key in a.parameters:
+            assert b.parameters[key] == pytest.approx(a.parameters[key], rel=1e-14)
+
+
+def test_fit_over_several_files_equals_fit_over_one(frame, tmp_path):
+    frame.write_csv(tmp_path / "all.csv")
+    frame[:400].write_csv(tmp_path / "a.csv")
+    frame[400:].write_parquet(tmp_path / "b.parquet")
+    one = normcli.fit(str(tmp_path / "all.csv"), columns=["x"])
+    two = normcli.fit([str(tmp_path / "a.csv"), str(tmp_path / "b.parquet")], columns=["x"])
+    assert two["x"].parameters["mean"] == pytest.approx(one["x"].parameters["mean"], rel=1e-15)
+    assert two["x"].parameters["scale"] == pytest.approx(one["x"].parameters["scale"], rel=1e-14)
+
+
+def test_type_guessing_reads_the_whole_file(tmp_path):
+    path = tmp_path / "late.csv"
+    path.write_text("v,w\n" + "1,a\n" * 20_000 + "0.5,b\n")
+    sidecar = normcli.fit(str(path))
+    assert sidecar.names == ["v"]
+    assert sidecar["v"].dtype == "double"
+    path.write_text("v,w\n" + "1,2\n" * 20_000 + "3,x\n")
+    assert normcli.fit(str(path)).names == ["v"]  # w turns out to be text at the last row
+
+
+def test_integers_come_back_as_integers(tmp_path):
+    src = tmp_path / "i.csv"
+    src.write_text("n,m\n1,-7\n,3\n12,NA\n9007199254740000,0\n")
+    sidecar = normcli.fit(str(src))
+    assert [sidecar[c].dtype for c in "nm"] == ["int64", "int64"]
+    normcli.apply(str(src), sidecar, str(tmp_path / "s.csv"))
+    normcli.invert(str(tmp_path / "s.csv"), sidecar, str(tmp_path / "b.csv"))
+    assert (tmp_path / "b.csv").read_text() == "n,m\n1,-7\n,3\n12,\n9007199254740000,0\n"
+
+
+def test_unpicked_columns_pass_through_as_text(tmp_path):
+    src = tmp_path / "t.csv"
+    src.write_text('code,x,note\n007,1.5,"a, b"\n0x1F,2.5,""\n,3.5,NA\n')
+    sidecar = normcli.fit(str(src), columns=["x"])
+    normcli.apply(str(src), sidecar, str(tmp_path / "o.csv"))
+    lines = (tmp_path / "o.csv").read_text().splitlines()
+    assert [line.split(",")[0] for line in lines] == ["code", "007", "0x1F", ""]
+    assert lines[1].endswith(',"a, b"') and lines[2].endswith(',""') and lines[3].endswith(",NA")
+
+
+def test_tsv_and_custom_null_values(tmp_path):
+    src = tmp_path / "d.tsv"
+    src.write_text("a\tb\n1\t-\n3\t4\n")
+    csv = CsvOptions(null_values=("-",))
+    sidecar = normcli.fit(str(src), csv=csv)
+    assert sidecar["b"].count == 1 and sidecar["b"].nulls == 1
+    normcli.apply(str(src), sidecar, str(tmp_path / "o.tsv"), csv=CsvOptions(null_values=("-",), na_rep="NA"))
+    assert (tmp_path / "o.tsv").read_text() == "a\tb\n-1.0\tNA\n1.0\t0.0\n"
+
+
+def test_parquet_types_and_metadata_come_back(tmp_path):
+    table = pa.table({
+        "i32": pa.array([1, 2, None, 4], pa.int32()),
+        "f32": pa.array([1.5, 2.5, 3.5, None], pa.float32()),
+        "u8": pa.array([0, 255, 7, 8], pa.uint8()),
+        "cat": pa.array(["a", "b", "a", "b"]).dictionary_encode(),
+        "ts": pa.array([0, 1, 2, 3], pa.timestamp("ms")),
+        "dec": pa.array([1, 2, 3, 4], pa.decimal128(10, 2)),
+    }).replace_schema_metadata({"owner": "lab"})
+    pq.write_table(table, tmp_path / "in.parquet")
+    sidecar = normcli.fit(str(tmp_path / "in.parquet"))
+    assert sidecar.names == ["i32", "f32", "u8"]
+    normcli.apply(str(tmp_path / "in.parquet"), sidecar, str(tmp_path / "s.parquet"))
+    scaled = pq.read_table(tmp_path / "s.parquet")
+    assert scaled.schema.field("i32").type == pa.float64()
+    normcli.invert(str(tmp_path / "s.parquet"), None, str(tmp_path / "b.parquet"))
+    back = pq.read_table(tmp_path / "b.parquet")
+    assert back.schema.equals(table.schema, check_metadata=True)
+    assert back.equals(table)
+
+
+def test_pandas_metadata_says_integer_only_after_invert(tmp_path):
+    df = pd.DataFrame({"n": [1, 2, 3], "x": [0.5, 1.5, 2.5]})
+    df.to_parquet(tmp_path / "p.parquet")
+    sidecar = normcli.fit(str(tmp_path / "p.parquet"))
+    normcli.apply(str(tmp_path / "p.parquet"), sidecar, str(tmp_path / "s.parquet"))
+    assert pd.read_parquet(tmp_path / "s.parquet")["n"].dtype == np.float64
+    normcli.invert(str(tmp_path / "s.parquet"), sidecar, str(tmp_path / "b.parquet"))
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "b.parquet"), df)
+
+
+def test_infinite_value_is_refused_by_fit(tmp_path):
+    src = tmp_path / "inf.csv"
+    src.write_text("x\n1\n2\n-inf\n")
+    with pytest.raises(normcli.DataError) as info:
+        normcli.fit(str(src))
+    assert str(info.value) == f"{src}: column 'x', row 3: infinite value; fit needs finite numbers: '-inf'"
+
+
+def test_non_numeric_value_in_a_picked_column(tmp_path):
+    src = tmp_path / "bad.csv"
+    src.write_text("x,y\n1,2\n3,oops\n")
+    with pytest.raises(normcli.DataError) as info:
+        normcli.fit(str(src), columns=["y"])
+    assert str(info.value) == f"{src}: column 'y', row 2: not a number: 'oops'"
+    sidecar = normcli.fit(str(src), columns=["x"])
+    src.write_text("x,y\n1,2\n3,4\nfive,6\n")
+    with pytest.raises(normcli.DataError) as info:
+        normcli.apply(str(src), sidecar, str(tmp_path / "o.csv"))
+    assert str(info.value) == f"{src}: column 'x', row 3: not a number: 'five'"
+    assert not (tmp_path / "o.csv").exists()

@@ -1,0 +1,91 @@
+"""The sidecar: determinism, strict JSON, schema and semantic validation on load."""
+
+import json
+
+import polars as pl
+import pytest
+
+import normcli
+from normcli.sidecar import FORMAT_VERSION, MAX_BYTES, Sidecar
+
+
+@pytest.fixture
+def sidecar():
+    frame = pl.DataFrame({"a": [1.5, 2.25, None, 4.0], "n": [1, 2, 3, 4], "s": ["x", "y", "z", "w"]})
+    return normcli.fit(frame)
+
+
+def test_round_trips_through_json(sidecar, tmp_path):
+    path = tmp_path / "p.normcli.json"
+    sidecar.save(path)
+    loaded = Sidecar.load(path)
+    assert loaded == sidecar
+    assert loaded.to_json() == path.read_text()
+
+
+def test_same_input_gives_byte_identical_sidecar(tmp_path, rng):
+    frame = pl.DataFrame({"x": rng.normal(size=200_000), "y": rng.integers(0, 9, 200_000)})
+    frame.write_csv(tmp_path / "d.csv")
+    texts = {normcli.fit(str(tmp_path / "d.csv"), method=m).to_json() for m in ["zscore"] * 3}
+    assert len(texts) == 1
+
+
+def test_document_layout(sidecar):
+    document = json.loads(sidecar.to_json())
+    assert list(document) == ["format_version", "normcli_version", "columns"]
+    assert document["format_version"] == FORMAT_VERSION
+    column = document["columns"][0]
+    assert list(column) == ["name", "method", "options", "dtype", "nullable", "count", "nulls", "decimals",
+                            "statistics", "parameters", "affine"]
+    assert column["name"] == "a" and column["count"] == 3 and column["nulls"] == 1 and column["decimals"] == 2
+    assert document["columns"][1]["dtype"] == "int64"
+    assert "NaN" not in sidecar.to_json() and "Infinity" not in sidecar.to_json()
+
+
+def edited(sidecar, change):
+    document = json.loads(sidecar.to_json())
+    change(document)
+    return json.dumps(document)
+
+
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        (lambda d: d["columns"][0]["parameters"].update(scale="2"), r"parameters\.scale: '2' is not of type 'number'"),
+        (lambda d: d["columns"][0]["statistics"].update(std=-1.0), "statistic 'std' must not be negative"),
+        (lambda d: d["columns"][0]["parameters"].update(scale=-1.0), "parameter 'scale' must be greater than 0"),
+        (lambda d: d["columns"][0].pop("parameters"), "'parameters' is a required property"),
+        (lambda d: d.update(format_version=2), "format version 2 is newer"),
+        (lambda d: d["columns"][0].update(method="softmax"), "unknown method"),
+        (lambda d: d["columns"][0].update(dtype="string"), "dtype 'string' is not a numeric Arrow type"),
+        (lambda d: d.update(columns=[]), "should be non-empty"),
+    ],
+)
+def test_bad_sidecars_are_refused_with_the_reason(sidecar, change, message):
+    with pytest.raises(normcli.SidecarError, match=message):
+        Sidecar.from_json(edited(sidecar, change), source="p.json")
+
+
+def test_extra_fields_are_accepted(sidecar):
+    text = edited(sidecar, lambda d: (d.update(comment="made by hand"), d["columns"][0].update(note="x")))
+    assert Sidecar.from_json(text) == sidecar
+
+
+def test_nan_and_corrupt_json_are_refused(sidecar):
+    with pytest.raises(normcli.SidecarError, match="NaN is not allowed"):
+        Sidecar.from_json(sidecar.to_json().replace('"mean": 2.5833333333333335', '"mean": NaN'))
+    with pytest.raises(normcli.SidecarError, match="corrupt JSON"):
+        Sidecar.from_json(sidecar.to_json()[:-20])
+
+
+def test_size_cap(tmp_path):
+    path = tmp_path / "huge.json"
+    with open(path, "wb") as handle:
+        handle.truncate(MAX_BYTES + 1)
+    with pytest.raises(normcli.SidecarError, match="more than the"):
+        Sidecar.load(path)
+
+
+def test_missing_file():
+    with pytest.raises(normcli.SidecarError, match="sidecar not found"):
+        Sidecar.load("/nonexistent/p.json")
