@@ -22,7 +22,6 @@ from .io import (
     ParquetWriter,
     Table,
     display_name,
-    find_ragged_row,
     format_of,
     open_table,
     output_stream,
@@ -428,12 +427,7 @@ def _run(data, sidecar, inverse: bool, output, *, input_format, output_format, c
         if not inverse and out_format == "parquet":
             stored = _as_read_from(sidecar, table).to_json()
         schema = _output_schema(table.schema, sidecar, inverse, stored)
-        try:
-            _write(table, sidecar, inverse, csv, schema, output, out_format, progress)
-        except DataError as exc:
-            if "ragged row" in exc.message and table.text and data != STDIO and exc.row is None:
-                exc.row = find_ragged_row(data, csv.separator(table.format), csv.encoding, len(table.names))
-            raise
+        _write(table, sidecar, inverse, csv, schema, output, out_format, progress)
         return None
     finally:
         table.close()

@@ -98,14 +98,46 @@ def open_table(source, fmt: str | None = None, options: CsvOptions = CsvOptions(
     if isinstance(source, pa.Table):
         return Table("<data>", source.schema, iter(source.to_batches()), text=False, fmt="arrow")
     name = display_name(source)
+    if source != STDIO and (Path(source).is_dir() or (_is_glob(str(source)) and not Path(source).exists())):
+        return _open_parquet_dataset(source, name)
     fmt = format_of(source, fmt, default="csv" if source == STDIO else None)
     if fmt == "parquet":
         return _open_parquet(source, name)
     if source == STDIO:
-        stream = sys.stdin.buffer
+        return _open_csv(sys.stdin.buffer, name, fmt, options)
+    return _open_csv(_open_file(source, name), name, fmt, options, path=source)
+
+
+def _is_glob(path: str) -> bool:
+    return any(ch in path for ch in "*?[")
+
+
+def _open_parquet_dataset(source, name: str) -> Table:
+    """A directory (hive-partitioned or not) or a glob of Parquet files, read as one table."""
+    import glob
+
+    import pyarrow.dataset as ds
+
+    if Path(source).is_dir():
+        paths = source
     else:
-        stream = _open_file(source, name)
-    return _open_csv(stream, name, fmt, options)
+        paths = sorted(glob.glob(str(source), recursive=True))
+        if not paths:
+            raise FileError("no file matches", file=name)
+    try:
+        dataset = ds.dataset(paths, format="parquet", partitioning="hive")
+    except (pa.ArrowInvalid, pa.ArrowException, OSError) as exc:
+        raise DataError(f"not a readable Parquet data set ({_first_line(exc)})", file=name) from None
+    if not dataset.files:
+        raise FileError("no Parquet files in the directory", file=name)
+
+    def batches():
+        try:
+            yield from dataset.to_batches(batch_size=PARQUET_BATCH_ROWS, use_threads=True)
+        except (pa.ArrowInvalid, pa.ArrowException, OSError) as exc:
+            raise DataError(f"cannot read Parquet data ({_first_line(exc)})", file=name) from None
+
+    return Table(name, dataset.schema, batches(), text=False, fmt="parquet")
 
 
 def _open_file(path, name: str):
@@ -216,7 +248,7 @@ def _end_of_first_record(text: str) -> int | None:
     return None
 
 
-def _open_csv(stream, name: str, fmt: str, options: CsvOptions) -> Table:
+def _open_csv(stream, name: str, fmt: str, options: CsvOptions, path=None) -> Table:
     import pyarrow.csv as pcsv
 
     separator = options.separator(fmt)
@@ -228,6 +260,13 @@ def _open_csv(stream, name: str, fmt: str, options: CsvOptions) -> Table:
         raise
     schema = pa.schema([(n, pa.string()) for n in names])
     source = _Replay(prefix, stream)
+
+    def located(exc) -> DataError:
+        error = _csv_error(exc, name, len(names))
+        if path is not None and error.message.startswith("ragged row"):
+            error.row = find_ragged_row(path, separator, options.encoding, len(names))
+        return error
+
     try:
         reader = pcsv.open_csv(
             io.BufferedReader(source, buffer_size=1 << 20),
@@ -245,14 +284,14 @@ def _open_csv(stream, name: str, fmt: str, options: CsvOptions) -> Table:
             ),
         )
     except pa.ArrowInvalid as exc:
-        raise _csv_error(exc, name, len(names)) from None
+        raise located(exc) from None
 
     def batches():
         try:
             for batch in reader:
                 yield batch
         except pa.ArrowInvalid as exc:
-            raise _csv_error(exc, name, len(names)) from None
+            raise located(exc) from None
         finally:
             if stream is not sys.stdin.buffer:
                 stream.close()

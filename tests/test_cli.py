@@ -87,7 +87,7 @@ def test_help_and_version():
         (["fit", "{dir}/missing.csv"], 1, "Error: {dir}/missing.csv: no such file"),
         (["fit", "{dir}/empty.csv"], 1, "Error: {dir}/empty.csv: empty file: no header and no data"),
         (["fit", "{dir}/header.csv"], 1, "Error: {dir}/header.csv: no data rows to fit (the input has a header only)"),
-        (["fit", "{dir}/ragged.csv"], 1, "Error: {dir}/ragged.csv: ragged row: 2 fields where the header has 3: '4,5'"),
+        (["fit", "{dir}/ragged.csv"], 1, "Error: {dir}/ragged.csv: row 2: ragged row: 2 fields where the header has 3: '4,5'"),
         (["fit", "{dir}/sales.csv", "-c", "nope"], 1, "Error: {dir}/sales.csv: column 'nope': no such column"),
         (["fit", "{dir}/sales.csv", "-c", "city"], 1, "Error: {dir}/sales.csv: column 'city', row 1: not a number: 'Oslo'"),
         (["fit", "{dir}/sales.csv", "-m", "softmax"], 2, "Error: Invalid value for '-m' / '--method': 'softmax' is not one of"),
