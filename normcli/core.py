@@ -7,7 +7,7 @@ polars DataFrame or a pyarrow Table. Frames come back as the same kind; paths ar
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
@@ -27,7 +27,8 @@ from .io import (
     output_stream,
 )
 from .methods import DEFAULT_METHOD, make_method
-from .sidecar import ColumnParams, Sidecar
+from .sidecar import INTEGER_DTYPES, ColumnParams, Sidecar
+from .stats import ColumnAccumulator
 
 _EPS = float(np.finfo(np.float64).eps)
 _EXACT_INT = 2.0**53
@@ -76,18 +77,17 @@ def _open(source, input_format, csv: CsvOptions) -> Table:
     return open_table(source, input_format, csv)
 
 
-def _parsed(column: str, table: Table, null_values: Sequence[str], strict: bool) -> pl.Expr:
-    """The column as Float64: text is parsed (null tokens become missing), numbers are cast."""
+def _parsed(column: str, table: Table, null_values: Sequence[str], strict: bool, dtype=pl.Float64) -> pl.Expr:
+    """The column as ``dtype``: text is parsed (null tokens become missing), numbers are cast."""
     expr = pl.col(column)
     if table.text:
         expr = pl.when(expr.is_in(list(null_values))).then(None).otherwise(expr)
-    return expr.cast(pl.Float64, strict=strict)
+    return expr.cast(dtype, strict=strict)
 
 
 def _first_unparsable(frame: pl.DataFrame, column: str, null_values) -> tuple[int, str] | None:
     """(index, text) of the first value in a text column that is neither missing nor a number."""
-    raw = pl.col(column)
-    present = pl.when(raw.is_in(list(null_values))).then(None).otherwise(raw)
+    present = pl.when(pl.col(column).is_in(list(null_values))).then(None).otherwise(pl.col(column))
     bad = frame.select((present.is_not_null() & present.cast(pl.Float64, strict=False).is_null()).arg_true())
     if bad.height == 0:
         return None
@@ -95,7 +95,7 @@ def _first_unparsable(frame: pl.DataFrame, column: str, null_values) -> tuple[in
     return index, frame[column][index]
 
 
-def _check_numeric_field(table: Table, field: pa.Field) -> bool:
+def _is_numeric_field(table: Table, field: pa.Field) -> bool:
     return table.text or pa.types.is_integer(field.type) or pa.types.is_floating(field.type)
 
 
@@ -109,6 +109,51 @@ def _parse_list(value) -> list[str]:
 
 # ---------------------------------------------------------------------------------------------
 # fit
+
+
+@dataclass
+class _Candidate:
+    """A column being fitted."""
+
+    name: str
+    accumulator: ColumnAccumulator
+    dtype: str  # Arrow type before scaling; text starts as int64 until a non-integer shows up
+    nullable: bool
+    text: bool  # read from CSV/TSV: an unpicked column may turn out to be text, and is dropped
+    dropped: bool = False
+
+    @property
+    def integer(self) -> bool:
+        return self.dtype in INTEGER_DTYPES
+
+    def meet(self, table: Table, field: pa.Field) -> None:
+        """Account for the column's type in another input of the same fit."""
+        if not table.text and not pa.types.is_integer(field.type):
+            self.dtype = "double"
+
+
+def _candidates(table: Table, scaler, picked: list[str], excluded: set[str]) -> list[_Candidate]:
+    fields = {f.name: f for f in table.schema}
+    for name in [*picked, *excluded]:
+        if name not in fields:
+            raise DataError("no such column", file=table.name, column=name)
+    candidates = []
+    for name in picked or table.names:
+        field = fields[name]
+        if name in excluded:
+            continue
+        if not _is_numeric_field(table, field):
+            if picked:
+                raise DataError(f"not a numeric column (type {field.type})", file=table.name, column=name)
+            continue
+        candidates.append(_Candidate(
+            name=name,
+            accumulator=scaler.new_accumulator(),
+            dtype="int64" if table.text else str(field.type),
+            nullable=table.text or field.nullable,
+            text=table.text,
+        ))
+    return candidates
 
 
 def fit(
@@ -125,9 +170,9 @@ def fit(
 ) -> Sidecar:
     """Fit ``method`` on the numeric columns of ``data`` and return the parameters.
 
-    ``data`` may be a list: its members are fitted as one data set. ``columns`` picks columns
-    (default: every column whose non-missing values are all numbers); ``exclude`` leaves some out.
-    Missing values are ignored; an infinite value is refused.
+    ``data`` may be a list: its members are fitted as one data set and must all have the columns.
+    ``columns`` picks columns (default: every column whose non-missing values are all numbers);
+    ``exclude`` leaves some out. Missing values are ignored; an infinite value is refused.
     """
     options = {}
     if feature_range is not None:
@@ -140,131 +185,111 @@ def fit(
         raise DataError("no input to fit")
     picked = _parse_list(columns)
     excluded = set(_parse_list(exclude))
-    explicit = bool(picked)
+    first_name = None if _frame_kind(sources[0]) else display_name(sources[0])
 
-    candidates: list[str] | None = None
-    dtypes: dict[str, str] = {}
-    nullable: dict[str, bool] = {}
-    integer: dict[str, bool] = {}
-    accumulators = {}
+    candidates: list[_Candidate] | None = None
     rows = 0
     for source in sources:
         table = _open(source, input_format, csv)
         try:
-            fields = {f.name: f for f in table.schema}
             if candidates is None:
-                for name in [*picked, *excluded]:
-                    if name not in fields:
-                        raise DataError("no such column", file=table.name, column=name)
-                candidates = [n for n in (picked or table.names) if n not in excluded]
-                for name in list(candidates):
-                    field = fields[name]
-                    if not _check_numeric_field(table, field):
-                        if explicit:
-                            raise DataError(f"not a numeric column (type {field.type})", file=table.name, column=name)
-                        candidates.remove(name)
-                        continue
-                    integer[name] = table.text or pa.types.is_integer(field.type)
-                    dtypes[name] = "int64" if table.text else str(field.type)
-                    nullable[name] = True if table.text else field.nullable
-                    accumulators[name] = scaler.new_accumulator()
+                candidates = _candidates(table, scaler, picked, excluded)
             else:
-                for name in candidates:
-                    if name not in fields:
-                        raise DataError("column is missing here but present in the first input", file=table.name, column=name)
-                    if not _check_numeric_field(table, fields[name]):
-                        raise DataError(f"not a numeric column (type {fields[name].type})", file=table.name, column=name)
-                    if not table.text and not pa.types.is_integer(fields[name].type):
-                        integer[name] = False
-            rows += _accumulate(table, candidates, accumulators, integer, explicit, csv, progress)
+                fields = {f.name: f for f in table.schema}
+                for candidate in candidates:
+                    field = fields.get(candidate.name)
+                    if field is None:
+                        raise DataError("column is missing here but present in the first input", file=table.name,
+                                        column=candidate.name)
+                    if not _is_numeric_field(table, field):
+                        raise DataError(f"not a numeric column (type {field.type})", file=table.name,
+                                        column=candidate.name)
+                    candidate.meet(table, field)
+            rows += _accumulate(table, candidates, bool(picked), csv, progress)
         finally:
             table.close()
 
     fitted = []
-    for name in candidates:
-        acc = accumulators.get(name)
-        if acc is None:  # turned out to be text
+    for candidate in candidates:
+        acc = candidate.accumulator
+        if candidate.dropped:
             continue
         if acc.count == 0:
-            if explicit:
-                raise DataError("no values to fit (every value is missing)", file=display_name(sources[0]), column=name)
+            if picked:
+                raise DataError("no values to fit (every value is missing)", file=first_name, column=candidate.name)
             continue
-        dtype = dtypes[name]
-        if dtype == "int64" and not integer[name]:
-            dtype = "double"
         statistics, parameters = scaler.fit(acc)
-        fitted.append(
-            ColumnParams(
-                name=name,
-                method=scaler.name,
-                options=scaler.options(),
-                dtype=dtype,
-                nullable=nullable[name],
-                count=acc.count,
-                nulls=acc.nulls,
-                decimals=0 if integer[name] else acc.decimals,
-                statistics=statistics,
-                parameters=parameters,
-            )
-        )
+        fitted.append(ColumnParams(
+            name=candidate.name,
+            method=scaler.name,
+            options=scaler.options(),
+            dtype=candidate.dtype,
+            nullable=candidate.nullable,
+            count=acc.count,
+            nulls=acc.nulls,
+            decimals=0 if candidate.integer else acc.decimals,
+            statistics=statistics,
+            parameters=parameters,
+        ))
     if not fitted:
-        where = display_name(sources[0]) if not _frame_kind(sources[0]) else None
         if rows == 0:
-            raise DataError("no data rows to fit (the input has a header only)", file=where)
-        raise DataError("no numeric columns to fit (use -c to pick columns)", file=where)
+            raise DataError("no data rows to fit (the input has a header only)", file=first_name)
+        raise DataError("no numeric columns to fit (use -c to pick columns)", file=first_name)
     sidecar = Sidecar(tuple(fitted))
     sidecar.to_json()  # refuses non-finite statistics now, with the column named
     return sidecar
 
 
-def _accumulate(table: Table, candidates: list[str], accumulators, integer, explicit, csv, progress) -> int:
-    """Feed every batch of ``table`` to the accumulators; drop columns that turn out not numeric."""
+def _accumulate(table: Table, candidates: list[_Candidate], picked: bool, csv: CsvOptions, progress) -> int:
+    """Feed every batch of ``table`` to the accumulators; drop unpicked columns that prove to be text."""
     offset = 0
     for batch in table.batches():
-        active = [c for c in candidates if c in accumulators]
-        frame = pl.from_arrow(batch.select(active)) if active else None
-        if frame is not None and frame.height:
-            exprs = []
-            for name in active:
-                exprs.append(_parsed(name, table, csv.null_values, strict=False).alias(name))
-                if table.text and integer[name]:
-                    raw = pl.col(name)
-                    present = pl.when(raw.is_in(list(csv.null_values))).then(None).otherwise(raw)
-                    exprs.append(
-                        (present.cast(pl.Float64, strict=False).is_not_null() & present.cast(pl.Int64, strict=False).is_null())
-                        .any()
-                        .alias(f"{name}\0not_integer")
-                    )
+        active = [c for c in candidates if not c.dropped]
+        if active and batch.num_rows:
+            frame = pl.from_arrow(batch.select([c.name for c in active]))
+            exprs = [_parsed(c.name, table, csv.null_values, strict=False).alias(c.name) for c in active]
+            # Text stays an integer column while every number in it is written as an integer.
+            exprs += [
+                (_parsed(c.name, table, csv.null_values, strict=False).is_not_null()
+                 & _parsed(c.name, table, csv.null_values, strict=False, dtype=pl.Int64).is_null())
+                .any().alias(f"{c.name}\0not_integer")
+                for c in active if table.text and c.integer
+            ]
             try:
                 parsed = frame.select(exprs)
             except pl.exceptions.PolarsError as exc:
                 raise DataError(f"cannot read values: {str(exc).splitlines()[0]}", file=table.name) from None
-            for name in active:
-                values = parsed[name]
-                if table.text:
-                    if parsed[f"{name}\0not_integer"][0] if integer[name] else False:
-                        integer[name] = False
-                    if values.null_count() > frame[name].null_count():
-                        bad = _first_unparsable(frame, name, csv.null_values)
-                        if bad is not None:
-                            if explicit:
-                                raise DataError("not a number", file=table.name, column=name, row=offset + bad[0] + 1, value=bad[1])
-                            del accumulators[name]  # a text column: not picked by default
-                            continue
-                array = values.to_numpy()
-                infinite = np.isinf(array)
-                if infinite.any():
-                    index = int(np.argmax(infinite))
-                    text = frame[name][index]
-                    raise DataError(
-                        "infinite value; fit needs finite numbers", file=table.name, column=name, row=offset + index + 1,
-                        value=text if isinstance(text, str) else repr(float(text)),
-                    )
-                accumulators[name].update(array)
+            for candidate in active:
+                _add_values(candidate, parsed, frame, table, picked, csv, offset)
         offset += batch.num_rows
         if progress:
             progress(batch.num_rows)
     return offset
+
+
+def _add_values(candidate: _Candidate, parsed: pl.DataFrame, frame: pl.DataFrame, table: Table, picked: bool,
+                csv: CsvOptions, offset: int) -> None:
+    name = candidate.name
+    values = parsed[name]
+    if table.text:
+        flag = f"{name}\0not_integer"
+        if flag in parsed.columns and parsed[flag][0]:
+            candidate.dtype = "double"
+        if values.null_count() > frame[name].null_count():
+            bad = _first_unparsable(frame, name, csv.null_values)
+            if bad is not None:
+                if picked:
+                    raise DataError("not a number", file=table.name, column=name, row=offset + bad[0] + 1, value=bad[1])
+                candidate.dropped = True  # a text column: not scaled by default
+                return
+    array = values.to_numpy()
+    infinite = np.isinf(array)
+    if infinite.any():
+        index = int(np.argmax(infinite))
+        raw = frame[name][index]
+        raise DataError("infinite value; fit needs finite numbers", file=table.name, column=name,
+                        row=offset + index + 1, value=raw if isinstance(raw, str) else repr(float(raw)))
+    candidate.accumulator.update(array)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -332,7 +357,7 @@ def _check_columns(table: Table, sidecar: Sidecar) -> None:
             raise DataError("column from the sidecar is not in the input", file=table.name, column=name)
     if not table.text:
         for field in table.schema:
-            if field.name in sidecar.names and not _check_numeric_field(table, field):
+            if field.name in sidecar.names and not _is_numeric_field(table, field):
                 raise DataError(f"not a numeric column (type {field.type})", file=table.name, column=field.name)
 
 
