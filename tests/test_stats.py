@@ -85,3 +85,22 @@ def test_counts_extremes_and_missing():
 )
 def test_decimals_needed(values, expected):
     assert decimals_needed(np.array(values), 0) == expected
+
+
+def test_a_hundred_million_rows_against_a_two_pass_reference():
+    chunks, size = 100, 1_000_000
+
+    def chunk(i):
+        return 1e6 + np.random.default_rng(i).standard_normal(size) * 1e-3
+
+    acc = ColumnAccumulator(moments=True)
+    sums = []
+    for i in range(chunks):
+        x = chunk(i)
+        acc.update(x)
+        sums.append(float(np.sum(x)))
+    mean = math.fsum(sums) / (chunks * size)
+    m2 = math.fsum(float(np.sum((chunk(i) - mean) ** 2)) for i in range(chunks))
+    assert acc.count == chunks * size
+    assert acc.mean == pytest.approx(mean, rel=1e-15)
+    assert acc.std == pytest.approx(math.sqrt(m2 / (chunks * size)), rel=1e-12)
