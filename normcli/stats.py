@@ -98,7 +98,8 @@ class ColumnAccumulator:
         n_b = u.size
         mean_b = float(np.sum(u)) / n_b
         dev = u - mean_b
-        m2_b = float(np.dot(dev, dev)) - float(np.sum(dev)) ** 2 / n_b
+        # np.sum is pairwise and deterministic; a BLAS dot product is neither (and can be slow).
+        m2_b = float(np.sum(dev * dev)) - float(np.sum(dev)) ** 2 / n_b
         if self._n == 0:
             self._n, self._mean_u, self._m2_u = n_b, mean_b, m2_b
             return
