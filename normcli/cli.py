@@ -12,7 +12,16 @@ import time
 import click
 
 from . import __version__
-from .errors import EXIT_BROKEN_PIPE, EXIT_USAGE, NormcliError, UsageError, escape
+from .errors import (
+    EXIT_BROKEN_PIPE,
+    EXIT_FAILURE,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    NormcliError,
+    UsageError,
+    escape,
+)
 
 METHOD_NAMES = ("zscore", "minmax", "maxabs", "robust", "decimal")
 FORMAT_NAMES = ("csv", "tsv", "parquet")
@@ -230,38 +239,45 @@ def _terminate(signum, frame):
     raise SystemExit(128 + signum)
 
 
-def main(argv=None) -> None:
-    """Entry point: run the CLI; a closed stdout ends quietly with exit status 141."""
-    signal.signal(signal.SIGTERM, _terminate)
+def run(argv=None) -> int:
+    """Run the CLI and return the exit status; every failure becomes one ``Error:`` line."""
     try:
         cli.main(args=argv, prog_name="normcli", standalone_mode=False)
-    except click.exceptions.Abort:
+        sys.stdout.flush()
+        return EXIT_OK
+    except (click.exceptions.Abort, KeyboardInterrupt):
         click.echo("Error: interrupted", err=True)
-        sys.exit(130)
+        return EXIT_INTERRUPTED
     except click.ClickException as exc:
         if _is_broken_pipe(exc.__context__):
-            _quiet_exit()
+            return _broken_pipe()
         exc.show()
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        click.echo("Error: interrupted", err=True)
-        sys.exit(130)
-    except SystemExit:
-        raise
+        return exc.exit_code
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else EXIT_FAILURE
     except Exception as exc:
         if _is_broken_pipe(exc):
-            _quiet_exit()
+            return _broken_pipe()
         if "--debug" in (argv if argv is not None else sys.argv):
             raise
         click.echo(f"Error: unexpected failure ({type(exc).__name__}: {escape(exc)}); rerun with --debug", err=True)
-        sys.exit(1)
-    else:
-        try:
-            sys.stdout.flush()
-        except OSError as exc:
-            if _is_broken_pipe(exc):
-                _quiet_exit()
-            raise
+        return EXIT_FAILURE
+
+
+def main(argv=None) -> None:
+    """Console entry point: run, flush, and leave.
+
+    The process ends with ``os._exit``: after an error in mid-stream, pyarrow's reader threads can
+    abort a normal interpreter shutdown ("terminate called ...") and change the exit status.
+    """
+    signal.signal(signal.SIGTERM, _terminate)
+    code = run(argv)
+    try:
+        sys.stdout.flush()
+    except OSError as exc:
+        code = _broken_pipe() if _is_broken_pipe(exc) else EXIT_FAILURE
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _is_broken_pipe(exc) -> bool:
@@ -271,7 +287,8 @@ def _is_broken_pipe(exc) -> bool:
     return isinstance(exc, BrokenPipeError) or (isinstance(exc, OSError) and "Broken pipe" in str(exc))
 
 
-def _quiet_exit():
+def _broken_pipe() -> int:
+    """The reader closed stdout: end quietly, with nothing more written to it."""
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
-    sys.exit(EXIT_BROKEN_PIPE)
+    return EXIT_BROKEN_PIPE

@@ -77,9 +77,19 @@ def _open(source, input_format, csv: CsvOptions) -> Table:
     return open_table(source, input_format, csv)
 
 
+def _key(name: str) -> str:
+    """The name a column has inside polars frames: never empty (polars renames a blank name)."""
+    return "c:" + name
+
+
+def _frame(batch: pa.RecordBatch, names: list[str]) -> pl.DataFrame:
+    """The named columns of ``batch`` as a polars frame keyed by ``_key``."""
+    return pl.from_arrow(batch.select(names).rename_columns([_key(n) for n in names]))
+
+
 def _parsed(column: str, table: Table, null_values: Sequence[str], strict: bool, dtype=pl.Float64) -> pl.Expr:
     """The column as ``dtype``: text is parsed (null tokens become missing), numbers are cast."""
-    expr = pl.col(column)
+    expr = pl.col(_key(column))
     if table.text:
         expr = pl.when(expr.is_in(list(null_values))).then(None).otherwise(expr)
     return expr.cast(dtype, strict=strict)
@@ -87,12 +97,13 @@ def _parsed(column: str, table: Table, null_values: Sequence[str], strict: bool,
 
 def _first_unparsable(frame: pl.DataFrame, column: str, null_values) -> tuple[int, str] | None:
     """(index, text) of the first value in a text column that is neither missing nor a number."""
-    present = pl.when(pl.col(column).is_in(list(null_values))).then(None).otherwise(pl.col(column))
+    raw = pl.col(_key(column))
+    present = pl.when(raw.is_in(list(null_values))).then(None).otherwise(raw)
     bad = frame.select((present.is_not_null() & present.cast(pl.Float64, strict=False).is_null()).arg_true())
     if bad.height == 0:
         return None
     index = bad.item(0, 0)
-    return index, frame[column][index]
+    return index, frame[_key(column)][index]
 
 
 def _is_numeric_field(table: Table, field: pa.Field) -> bool:
@@ -218,7 +229,10 @@ def fit(
             if picked:
                 raise DataError("no values to fit (every value is missing)", file=first_name, column=candidate.name)
             continue
-        statistics, parameters = scaler.fit(acc)
+        try:
+            statistics, parameters = scaler.fit(acc)
+        except NormcliError as exc:
+            raise exc.located(file=first_name, column=candidate.name) from None
         fitted.append(ColumnParams(
             name=candidate.name,
             method=scaler.name,
@@ -246,13 +260,13 @@ def _accumulate(table: Table, candidates: list[_Candidate], picked: bool, csv: C
     for batch in table.batches():
         active = [c for c in candidates if not c.dropped]
         if active and batch.num_rows:
-            frame = pl.from_arrow(batch.select([c.name for c in active]))
-            exprs = [_parsed(c.name, table, csv.null_values, strict=False).alias(c.name) for c in active]
+            frame = _frame(batch, [c.name for c in active])
+            exprs = [_parsed(c.name, table, csv.null_values, strict=False).alias(_key(c.name)) for c in active]
             # Text stays an integer column while every number in it is written as an integer.
             exprs += [
                 (_parsed(c.name, table, csv.null_values, strict=False).is_not_null()
                  & _parsed(c.name, table, csv.null_values, strict=False, dtype=pl.Int64).is_null())
-                .any().alias(f"{c.name}\0not_integer")
+                .any().alias(f"i:{c.name}")
                 for c in active if table.text and c.integer
             ]
             try:
@@ -270,12 +284,12 @@ def _accumulate(table: Table, candidates: list[_Candidate], picked: bool, csv: C
 def _add_values(candidate: _Candidate, parsed: pl.DataFrame, frame: pl.DataFrame, table: Table, picked: bool,
                 csv: CsvOptions, offset: int) -> None:
     name = candidate.name
-    values = parsed[name]
+    values = parsed[_key(name)]
     if table.text:
-        flag = f"{name}\0not_integer"
+        flag = f"i:{name}"  # "not an integer", beside the column's own key "c:{name}"
         if flag in parsed.columns and parsed[flag][0]:
             candidate.dtype = "double"
-        if values.null_count() > frame[name].null_count():
+        if values.null_count() > frame[_key(name)].null_count():
             bad = _first_unparsable(frame, name, csv.null_values)
             if bad is not None:
                 if picked:
@@ -286,7 +300,7 @@ def _add_values(candidate: _Candidate, parsed: pl.DataFrame, frame: pl.DataFrame
     infinite = np.isinf(array)
     if infinite.any():
         index = int(np.argmax(infinite))
-        raw = frame[name][index]
+        raw = frame[_key(name)][index]
         raise DataError("infinite value; fit needs finite numbers", file=table.name, column=name,
                         row=offset + index + 1, value=raw if isinstance(raw, str) else repr(float(raw)))
     candidate.accumulator.update(array)
@@ -366,18 +380,18 @@ def _transform_batches(table: Table, sidecar: Sidecar, inverse: bool, csv: CsvOp
     """Yield output RecordBatches with ``schema``: scaled columns computed, the others as read."""
     _check_columns(table, sidecar)
     names = sidecar.names
-    parse = [_parsed(name, table, csv.null_values, strict=True).alias(name) for name in names]
+    parse = [_parsed(name, table, csv.null_values, strict=True).alias(_key(name)) for name in names]
     positions = {name: schema.get_field_index(name) for name in names}
     offset = 0
     for batch in table.batches():
-        frame = pl.from_arrow(batch.select(names))
+        frame = _frame(batch, names)
         try:
             parsed = frame.select(parse)
         except pl.exceptions.PolarsError as exc:
             raise _diagnose(frame, table, sidecar, csv, offset, exc) from None
         arrays = list(batch.columns)
         for column in sidecar.columns:
-            series = parsed[column.name]
+            series = parsed[_key(column.name)]
             missing = series.is_null().to_numpy() if series.null_count() else None
             values = _transform(series.to_numpy(), column, inverse)
             target = schema.field(positions[column.name]).type
@@ -459,6 +473,11 @@ def _run(data, sidecar, inverse: bool, output, *, input_format, output_format, c
 
 
 def _write(table, sidecar, inverse, csv, schema, output, out_format, progress):
+    if out_format != "parquet":
+        for field in schema:
+            if pa.types.is_nested(field.type):
+                raise DataError(f"a nested column ({field.type}) cannot be written as {out_format}; write Parquet",
+                                file=table.name, column=field.name)
     with output_stream(output) as handle:
         if out_format == "parquet":
             writer = ParquetWriter(handle, schema)
@@ -474,9 +493,10 @@ def _write(table, sidecar, inverse, csv, schema, output, out_format, progress):
 
 
 def _csv_frame(batch: pa.RecordBatch, sidecar: Sidecar, csv: CsvOptions) -> pl.DataFrame:
-    frame = pl.from_arrow(batch)
+    frame = _frame(batch, batch.schema.names)
     if csv.na_rep:
-        frame = frame.with_columns(pl.col(sidecar.names).cast(pl.String).fill_null(csv.na_rep))
+        scaled = [_key(name) for name in sidecar.names]
+        frame = frame.with_columns(pl.col(scaled).cast(pl.String).fill_null(csv.na_rep))
     return frame
 
 

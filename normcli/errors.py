@@ -9,6 +9,7 @@ from __future__ import annotations
 EXIT_OK = 0
 EXIT_FAILURE = 1  # data, sidecar or I/O error
 EXIT_USAGE = 2  # bad option, unknown method, wrong combination of arguments
+EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT); SIGTERM gives 143
 EXIT_BROKEN_PIPE = 141  # stdout closed early by the reader (128 + SIGPIPE), as a shell reports it
 
 

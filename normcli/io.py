@@ -210,26 +210,26 @@ class _Replay(io.RawIOBase):
 
 def _read_header(stream, name: str, separator: str, encoding: str) -> tuple[list[str], bytes]:
     """Column names from the first record, and every byte read so far (to be read again)."""
-    decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
     raw = bytearray()
-    text = ""
     while True:
         chunk = stream.read(1 << 16)
         raw += chunk
-        try:
-            text += decoder.decode(chunk, final=not chunk)
-        except UnicodeDecodeError:
-            raise DataError(f"the header is not valid {encoding} text (see --encoding)", file=name) from None
-        end = _end_of_first_record(text)
+        end = _end_of_first_record(raw)
         if end is not None or not chunk:
             break
-    if not raw:
+    if not raw.strip():
         raise DataError("empty file: no header and no data", file=name)
-    header = text[:end] if end is not None else text
+    header_bytes = bytes(raw[:end] if end is not None else raw)
+    try:
+        header = codecs.decode(header_bytes, encoding)
+    except UnicodeDecodeError:
+        shown = header_bytes.decode(encoding, errors="backslashreplace")
+        bad = next((f for f in next(csv.reader([shown], delimiter=separator)) if "\\x" in f), shown)
+        raise DataError(f"the header is not valid {encoding} text (see --encoding)", file=name, value=bad) from None
+    except LookupError:
+        raise UsageError(f"unknown encoding '{encoding}'") from None
     header = header.removeprefix("\ufeff").rstrip("\r")
     names = next(csv.reader([header], delimiter=separator, quotechar='"', strict=False), [])
-    if not names or names == [""] and not header:
-        raise DataError("empty file: no header and no data", file=name)
     seen = set()
     for column in names:
         if column in seen:
@@ -238,11 +238,11 @@ def _read_header(stream, name: str, separator: str, encoding: str) -> tuple[list
     return names, bytes(raw)
 
 
-def _end_of_first_record(text: str) -> int | None:
+def _end_of_first_record(raw: bytes) -> int | None:
     """Index of the newline that ends the first CSV record (newlines inside quotes do not count)."""
     start = 0
-    while (newline := text.find("\n", start)) >= 0:
-        if text.count('"', 0, newline) % 2 == 0:
+    while (newline := raw.find(b"\n", start)) >= 0:
+        if raw.count(b'"', 0, newline) % 2 == 0:
             return newline
         start = newline + 1
     return None
@@ -252,28 +252,42 @@ def _open_csv(stream, name: str, fmt: str, options: CsvOptions, path=None) -> Ta
     import pyarrow.csv as pcsv
 
     separator = options.separator(fmt)
+    close = (lambda: None) if stream is sys.stdin.buffer else stream.close
     try:
         names, prefix = _read_header(stream, name, separator, options.encoding)
     except BaseException:
-        if stream is not sys.stdin.buffer:
-            stream.close()
+        close()
         raise
     schema = pa.schema([(n, pa.string()) for n in names])
-    source = _Replay(prefix, stream)
+    ragged = []
 
-    def located(exc) -> DataError:
-        error = _csv_error(exc, name, len(names))
-        if path is not None and error.message.startswith("ragged row"):
-            error.row = find_ragged_row(path, separator, options.encoding, len(names))
-        return error
+    def on_invalid_row(row):
+        ragged.append(row)
+        return "error"
+
+    def failure(exc) -> DataError:
+        if ragged:
+            row = ragged[0]
+            return DataError(f"ragged row: {row.actual_columns} fields where the header has {row.expected_columns}",
+                             file=name, row=row.number - 1 if row.number else None, value=row.text)
+        message = _first_line(exc)
+        if "invalid UTF8" in message and "column #" in message:
+            column = names[int(message.split("column #", 1)[1].split(":", 1)[0])]
+            where = _first_undecodable(path, separator, options.encoding, names.index(column)) if path else None
+            return DataError(f"not valid {options.encoding} text (see --encoding)", file=name, column=column,
+                             row=where and where[0], value=where and where[1])
+        return DataError(f"cannot parse: {message}", file=name)
 
     try:
         reader = pcsv.open_csv(
-            io.BufferedReader(source, buffer_size=1 << 20),
+            io.BufferedReader(_Replay(prefix, stream), buffer_size=1 << 20),
             read_options=pcsv.ReadOptions(
-                column_names=names, skip_rows=1, block_size=CSV_BLOCK_BYTES, encoding=options.encoding
+                column_names=names, skip_rows=1, block_size=CSV_BLOCK_BYTES, encoding=options.encoding,
+                # One thread parses, so a bad row's number is known (the reading is not the slow part).
+                use_threads=False,
             ),
-            parse_options=pcsv.ParseOptions(delimiter=separator, quote_char='"', newlines_in_values=True),
+            parse_options=pcsv.ParseOptions(delimiter=separator, quote_char='"', newlines_in_values=True,
+                                            invalid_row_handler=on_invalid_row),
             convert_options=pcsv.ConvertOptions(
                 column_types={n: pa.string() for n in names},
                 # An empty field is missing; a quoted empty field "" stays an empty string, so
@@ -284,47 +298,39 @@ def _open_csv(stream, name: str, fmt: str, options: CsvOptions, path=None) -> Ta
             ),
         )
     except pa.ArrowInvalid as exc:
-        raise located(exc) from None
+        close()
+        raise failure(exc) from None
 
     def batches():
         try:
-            for batch in reader:
-                yield batch
+            yield from reader
         except pa.ArrowInvalid as exc:
-            raise located(exc) from None
+            raise failure(exc) from None
         finally:
-            if stream is not sys.stdin.buffer:
-                stream.close()
+            reader.close()
+            close()
 
     return Table(name, schema, batches(), text=True, fmt=fmt)
 
 
-def _csv_error(exc: Exception, name: str, width: int) -> DataError:
-    message = _first_line(exc)
-    if "Expected" in message and "columns, got" in message:
-        # "CSV parse error: Expected 3 columns, got 2: 4,5"
-        detail = message.split("CSV parse error: ", 1)[-1]
-        counts, _, text = detail.partition(": ")
-        got = counts.rsplit(" ", 1)[-1]
-        return DataError(f"ragged row: {got} fields where the header has {width}", file=name, value=text)
-    if "invalid UTF8" in message:
-        column = None
-        if "column #" in message:
-            index = int(message.split("column #", 1)[1].split(":", 1)[0])
-            column = index
-        return DataError("not valid UTF-8 text (see --encoding)", file=name, column=column)
-    return DataError(f"cannot parse: {message}", file=name)
-
-
-def find_ragged_row(path, separator: str, encoding: str, width: int) -> int | None:
-    """Record number (1 = first after the header) of the first row whose field count is wrong."""
-    with open(path, newline="", encoding=encoding, errors="replace") as handle:
+def _first_undecodable(path, separator: str, encoding: str, index: int) -> tuple[int, str] | None:
+    """(row, shown value) of the first field in column ``index`` that is not valid ``encoding``."""
+    with open(path, newline="", encoding=encoding, errors="surrogateescape") as handle:
         reader = csv.reader(handle, delimiter=separator, quotechar='"')
         next(reader, None)
-        for number, record in enumerate(reader, start=1):
-            if len(record) != width and record:
-                return number
+        number = 0
+        for record in reader:
+            if not record:
+                continue
+            number += 1
+            if index < len(record) and not record[index].isprintable() and _has_surrogates(record[index]):
+                raw = record[index].encode(encoding, errors="surrogateescape")
+                return number, raw.decode(encoding, errors="backslashreplace")
     return None
+
+
+def _has_surrogates(text: str) -> bool:
+    return any("\udc80" <= ch <= "\udcff" for ch in text)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -380,14 +386,17 @@ def write_text(path, text: str) -> None:
 
 
 class CsvWriter:
-    """Writes batches as CSV text. Serialising runs on a second thread while the next batch is read
-    and computed (polars releases the GIL while it formats)."""
+    """Writes polars frames as CSV text. Serialising runs on a second thread while the next batch is
+    read and computed (polars releases the GIL while it formats)."""
 
     def __init__(self, handle, schema: pa.Schema, separator: str):
         self._handle = handle
-        self._schema = schema
         self._separator = separator
-        self._header = True
+        # The header is written by us, not by polars, which would rename a blank column name; and
+        # only once the first rows are ready, so that an early error leaves stdout empty.
+        header = io.StringIO()
+        csv.writer(header, delimiter=separator, lineterminator="\n").writerow(schema.names)
+        self._header: bytes | None = header.getvalue().encode("utf-8")
         self._queue: queue.Queue = queue.Queue(maxsize=2)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -398,32 +407,32 @@ class CsvWriter:
             if self._error is not None:
                 continue
             try:
-                frame.write_csv(self._handle, include_header=self._header, separator=self._separator, null_value="")
-                self._header = False
-            except BaseException as exc:  # handed to the main thread in close()
+                frame.write_csv(self._handle, include_header=False, separator=self._separator, null_value="")
+            except BaseException as exc:  # handed to the main thread in write() or close()
                 self._error = exc
 
     def write(self, frame) -> None:
         """Queue a polars DataFrame for writing."""
         if self._error is not None:
             self._raise()
+        self._write_header()
         self._queue.put(frame)
+
+    def _write_header(self):
+        if self._header is not None:
+            self._handle.write(self._header)
+            self._header = None
 
     def _raise(self):
         error, self._error = self._error, None
         raise error
 
     def close(self) -> None:
-        import polars as pl
-
         self._queue.put(None)
         self._thread.join()
         if self._error is not None:
             self._raise()
-        if self._header:  # no rows at all: still write the header
-            pl.from_arrow(self._schema.empty_table()).write_csv(
-                self._handle, include_header=True, separator=self._separator
-            )
+        self._write_header()  # no rows at all: the header alone
 
     def abort(self) -> None:
         self._error = self._error or RuntimeError("aborted")

@@ -15,7 +15,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from .errors import UsageError
+from .errors import DataError, UsageError
 from .stats import ColumnAccumulator
 
 _EPS = float(np.finfo(np.float64).eps)
@@ -141,6 +141,8 @@ class MinMax(Method):
 
     def fit(self, acc):
         low, high = self.feature_range
+        if not math.isfinite(acc.maximum - acc.minimum):
+            raise DataError("max - min overflows float64: minmax cannot scale this column (try maxabs or decimal)")
         scale = (high - low) / handle_zero_scale(acc.maximum - acc.minimum)
         return (
             {"data_min": acc.minimum, "data_max": acc.maximum},

@@ -93,7 +93,9 @@ class ColumnAccumulator:
                 mean = float(np.mean(block))
             self._shift = mean if math.isfinite(mean) else low / 2 + high / 2
             spread = max(abs(high - self._shift), abs(low - self._shift)) if math.isfinite(high - low) else max(abs(low), abs(high))
-            self._unit = math.ldexp(1.0, math.frexp(spread)[1]) if spread > 0 else 1.0
+            # A power of two at or just below the spread: exact to divide by, and still a float
+            # when the spread is near the largest float.
+            self._unit = math.ldexp(1.0, math.frexp(spread)[1] - 1) if spread > 0 else 1.0
         u = (block - self._shift) / self._unit
         n_b = u.size
         mean_b = float(np.sum(u)) / n_b

@@ -54,8 +54,8 @@ def main() -> None:
     # --- file shape -------------------------------------------------------------------------
     write("empty.csv", b"")
     write("header_only.csv", "id,x\n")
-    write("bom.csv", "\ufeffid,x\n1,10\n2,20\n3,30\n")
-    write("crlf.csv", b"id,x\r\n1,10\r\n2,20\r\n3,30\r\n")
+    write("bom.csv", "\ufeffid,x\n1,1\n2,2\n3,3\n")
+    write("crlf.csv", b"id,x\r\n1,1\r\n2,2\r\n3,3\r\n")
     write("latin1.csv", "name,x\ncaf\u00e9,1\nna\u00efve,2\nplain,3\n".encode("latin-1"))
     write("latin1_header.csv", "caf\u00e9,x\n1,1\n2,2\n".encode("latin-1"))
     write("long_field.csv", "id,text,x\n1," + "a" * (1 << 20) + ",1\n2,short,2\n3,b,3\n")
@@ -64,16 +64,17 @@ def main() -> None:
 
     # --- fields -----------------------------------------------------------------------------
     write("quoted.csv", 'id,note,x\n1,"a,b",1\n2,"line1\nline2",2\n3,"say ""hi""",3\n')
-    write("ragged_short.csv", "a,b\n1,2\n3\n5,6\n")
-    write("ragged_long.csv", "a,b\n1,2\n3,4\n5,6,7\n")
+    write("ragged_short.csv", "x,y\n1,2\n3\n5,6\n")
+    write("ragged_long.csv", "x,y\n1,2\n3,4\n5,6,7\n")
     write("duplicate_columns.csv", "a,b,a\n1,2,3\n4,5,6\n")
-    write("blank_column_name.csv", "id,,x\n1,7,10\n2,8,20\n3,9,30\n")
+    write("blank_column_name.csv", "id,,x\n1,7,1\n2,8,2\n3,9,3\n")
 
     # --- values -----------------------------------------------------------------------------
     write("huge_values.csv", "x\n1e308\n-1e308\n")
     write("inf.csv", "x\n1\ninf\n3\n")
     write("neg_inf.csv", "x\n1\n2\n-inf\n")
-    write("nan_tokens.csv", "x\n1\nNaN\nnan\nNA\n\nnull\nNULL\n3\n")
+    write("nan_tokens.csv", "id,x\n1,1\n2,NaN\n3,nan\n4,NA\n5,\n6,null\n7,NULL\n8,3\n")
+    write("blank_lines.csv", "id,x\n1,1\n\n2,2\n\n3,3\n\n")
     write("thousands.csv", 'id,x\n1,"1,234"\n2,"2,000"\n')
     write("padded.csv", "id,x\n1, 1\n2,2 \n3, 3 \n")
     write("scientific.csv", "x\n1e3\n2.5E-2\n-3e+2\n")
