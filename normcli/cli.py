@@ -28,6 +28,10 @@ FORMAT_NAMES = ("csv", "tsv", "parquet")
 DEFAULT_NULL_VALUES = ",NA,NaN,nan,null,NULL"
 
 
+class StdoutClosed(Exception):
+    """The reader of stdout went away (kept apart from OSError, which click would turn into exit 1)."""
+
+
 class NormcliGroup(click.Group):
     def invoke(self, ctx):
         try:
@@ -38,6 +42,16 @@ class NormcliGroup(click.Group):
             if exc.exit_code == EXIT_USAGE:
                 raise click.UsageError(str(exc)) from None
             raise click.ClickException(str(exc)) from None
+        except OSError as exc:
+            # What is left here was raised writing stdout (files map their errors to FileError).
+            if _is_broken_pipe(exc):
+                raise StdoutClosed() from None
+            raise click.ClickException(f"<stdout>: cannot write: {_os_message(exc)}") from None
+
+
+def _os_message(exc: OSError) -> str:
+    # polars gives OSError("No space left on device (os error 28)") with no errno.
+    return exc.strerror or str(exc)
 
 
 def _record(value: str) -> list[str]:
@@ -81,7 +95,11 @@ class Progress:
             sys.stderr.write(f"\r{self.rows:,} rows  {rate:,.0f} rows/s ")
             sys.stderr.flush()
 
-    def done(self) -> None:
+    def __enter__(self) -> "Progress":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        # Clear the line, on failure too, so an error message starts at the left margin.
         if self.enabled and self.last != self.start:
             sys.stderr.write("\r\033[K")
             sys.stderr.flush()
@@ -160,13 +178,12 @@ def fit(inputs, method, columns, exclude, feature_range, quantile_range, params,
         raise UsageError("--feature-range goes with -m minmax")
     if quantile_range is not None and method != "robust":
         raise UsageError("--quantile-range goes with -m robust")
-    progress = Progress(quiet)
-    sidecar = core.fit(
-        list(inputs), method=method, columns=_columns(columns), exclude=_columns(exclude),
-        feature_range=feature_range, quantile_range=quantile_range, input_format=input_format,
-        csv=_csv_options(delimiter, null_values, encoding), progress=progress,
-    )
-    progress.done()
+    with Progress(quiet) as progress:
+        sidecar = core.fit(
+            list(inputs), method=method, columns=_columns(columns), exclude=_columns(exclude),
+            feature_range=feature_range, quantile_range=quantile_range, input_format=input_format,
+            csv=_csv_options(delimiter, null_values, encoding), progress=progress,
+        )
     sidecar.save(params)
 
 
@@ -193,11 +210,10 @@ def _transform_command(name: str, inverse: bool):
                 quiet):
         from . import core
 
-        progress = Progress(quiet)
-        run = core.invert if inverse else core.apply
-        run(input_path, params, output, input_format=input_format, output_format=output_format,
-            csv=_csv_options(delimiter, null_values, encoding, na_rep), progress=progress)
-        progress.done()
+        transform = core.invert if inverse else core.apply
+        with Progress(quiet) as progress:
+            transform(input_path, params, output, input_format=input_format, output_format=output_format,
+                      csv=_csv_options(delimiter, null_values, encoding, na_rep), progress=progress)
 
     command.__doc__ = f"{summary}\n\n    \\b\n{examples}\n    "
     return cli.command(name, context_settings={"max_content_width": 100})(command)
@@ -245,6 +261,8 @@ def run(argv=None) -> int:
         cli.main(args=argv, prog_name="normcli", standalone_mode=False)
         sys.stdout.flush()
         return EXIT_OK
+    except StdoutClosed:
+        return _broken_pipe()
     except (click.exceptions.Abort, KeyboardInterrupt):
         click.echo("Error: interrupted", err=True)
         return EXIT_INTERRUPTED
@@ -254,6 +272,8 @@ def run(argv=None) -> int:
         exc.show()
         return exc.exit_code
     except SystemExit as exc:
+        if _is_broken_pipe(exc.__context__):  # click turns a closed stdout into exit 1
+            return _broken_pipe()
         return exc.code if isinstance(exc.code, int) else EXIT_FAILURE
     except Exception as exc:
         if _is_broken_pipe(exc):

@@ -398,7 +398,8 @@ def _transform_batches(table: Table, sidecar: Sidecar, inverse: bool, csv: CsvOp
             if column.integer and inverse:
                 arrays[positions[column.name]] = _to_integers(values, missing, target, table.name, column.name, offset)
             else:
-                arrays[positions[column.name]] = pa.array(values, mask=missing).cast(target)
+                array = _arrow(values, missing, pa.float64())
+                arrays[positions[column.name]] = array if target == pa.float64() else array.cast(target)
         yield pa.RecordBatch.from_arrays(arrays, schema=schema)
         offset += batch.num_rows
         if progress:
@@ -417,7 +418,17 @@ def _to_integers(values: np.ndarray, missing, target: pa.DataType, file, name, o
         raise DataError(f"value is outside the range of {target} after invert", file=file, column=name,
                         row=offset + index + 1, value=repr(float(values[index])))
     integers = np.where(missing, 0, values).astype(target.to_pandas_dtype())
-    return pa.array(integers, mask=missing if missing.any() else None, type=target)
+    return _arrow(integers, missing, target)
+
+
+def _arrow(values: np.ndarray, missing: np.ndarray | None, dtype: pa.DataType) -> pa.Array:
+    """A numpy array as an Arrow array, null where ``missing``; built from buffers because
+    ``pa.array(..., mask=)`` imports pandas (half a second of start-up)."""
+    values = np.ascontiguousarray(values, dtype=dtype.to_pandas_dtype())
+    validity = None
+    if missing is not None and missing.any():
+        validity = pa.py_buffer(np.packbits(~missing, bitorder="little"))
+    return pa.Array.from_buffers(dtype, len(values), [validity, pa.py_buffer(values)])
 
 
 def _diagnose(frame: pl.DataFrame, table: Table, sidecar: Sidecar, csv, offset, exc) -> DataError:

@@ -195,18 +195,72 @@ def _is_arrow_numeric(dtype: str) -> bool:
     return dtype in INTEGER_DTYPES or dtype in ("halffloat", "float", "double")
 
 
-_schema_validator = None
+_SCHEMA = None
+_TYPES = {
+    "object": lambda v: isinstance(v, dict),
+    "array": lambda v: isinstance(v, list),
+    "string": lambda v: isinstance(v, str),
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "boolean": lambda v: isinstance(v, bool),
+    "null": lambda v: v is None,
+}
+
+
+def schema() -> dict:
+    """The JSON Schema of the sidecar, as shipped in the package."""
+    global _SCHEMA
+    if _SCHEMA is None:
+        _SCHEMA = json.loads(resources.files("normcli").joinpath("sidecar.schema.json").read_text())
+    return _SCHEMA
+
+
+def schema_errors(instance, node: dict | None = None, path: tuple = ()):
+    """Yield (path, message) for each way ``instance`` breaks the schema.
+
+    A small validator for the keywords the sidecar schema uses (type, const, required, properties,
+    additionalProperties, items, minItems, minimum, maximum, $ref), with jsonschema's wording; the
+    tests check it against jsonschema itself. It keeps a 0.15 s import off every apply and invert.
+    """
+    root = schema()
+    node = root if node is None else node
+    if "$ref" in node:
+        node = root["$defs"][node["$ref"].rsplit("/", 1)[1]]
+    types = node.get("type")
+    if types is not None:
+        names = [types] if isinstance(types, str) else types
+        if not any(_TYPES[name](instance) for name in names):
+            expected = ", ".join(repr(n) for n in names)
+            yield path, f"{instance!r} is not of type {expected}"
+    if "const" in node and instance != node["const"]:
+        yield path, f"{node['const']!r} was expected"
+    if isinstance(instance, (int, float)) and not isinstance(instance, bool):
+        if "minimum" in node and instance < node["minimum"]:
+            yield path, f"{instance!r} is less than the minimum of {node['minimum']!r}"
+        if "maximum" in node and instance > node["maximum"]:
+            yield path, f"{instance!r} is greater than the maximum of {node['maximum']!r}"
+    if isinstance(instance, dict):
+        for key in node.get("required", ()):
+            if key not in instance:
+                yield path, f"{key!r} is a required property"
+        properties = node.get("properties", {})
+        extra = node.get("additionalProperties")
+        for key, value in instance.items():
+            if key in properties:
+                yield from schema_errors(value, properties[key], (*path, key))
+            elif isinstance(extra, dict):
+                yield from schema_errors(value, extra, (*path, key))
+    if isinstance(instance, list):
+        if "minItems" in node and len(instance) < node["minItems"]:
+            yield path, f"{instance!r} should be non-empty" if node["minItems"] == 1 else f"{instance!r} is too short"
+        if "items" in node:
+            for index, value in enumerate(instance):
+                yield from schema_errors(value, node["items"], (*path, index))
 
 
 def _validate(document, source: str) -> None:
-    global _schema_validator
-    if _schema_validator is None:
-        import jsonschema
-
-        schema = json.loads(resources.files("normcli").joinpath("sidecar.schema.json").read_text())
-        _schema_validator = jsonschema.Draft202012Validator(schema)
-    error = next(iter(sorted(_schema_validator.iter_errors(document), key=lambda e: list(e.path))), None)
+    error = next(iter(schema_errors(document)), None)
     if error is not None:
-        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.path).lstrip(".")
-        message = error.message if len(error.message) < 200 else error.message[:200] + "..."
+        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error[0]).lstrip(".")
+        message = error[1] if len(error[1]) < 200 else error[1][:200] + "..."
         raise SidecarError(f"not a valid sidecar: {where + ': ' if where else ''}{message}", file=source)

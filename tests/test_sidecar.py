@@ -89,3 +89,38 @@ def test_size_cap(tmp_path):
 def test_missing_file():
     with pytest.raises(normcli.SidecarError, match="sidecar not found"):
         Sidecar.load("/nonexistent/p.json")
+
+
+def mutations(document):
+    """Documents that differ from a valid one in one place each."""
+    yield document
+    for path, value in [
+        (("format_version",), "1"), (("format_version",), 1.5), (("format_version",), 0), (("columns",), {}),
+        (("columns",), []), (("normcli_version",), 1), (("columns", 0, "count"), 0), (("columns", 0, "count"), True),
+        (("columns", 0, "nulls"), -1), (("columns", 0, "decimals"), 18), (("columns", 0, "decimals"), None),
+        (("columns", 0, "decimals"), "2"), (("columns", 0, "nullable"), 1), (("columns", 0, "statistics"), []),
+        (("columns", 0, "parameters", "mean"), None), (("columns", 0, "affine", "offset"), "0"),
+        (("columns", 0, "options"), []), (("columns", 0, "name"), None), (("columns", 0, "extra"), 1),
+    ]:
+        changed = json.loads(json.dumps(document))
+        target = changed
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = value
+        yield changed
+    for key in ["name", "method", "affine", "dtype"]:
+        changed = json.loads(json.dumps(document))
+        del changed["columns"][0][key]
+        yield changed
+
+
+def test_own_schema_validator_agrees_with_jsonschema(sidecar):
+    import jsonschema
+
+    from normcli.sidecar import schema, schema_errors
+
+    reference = jsonschema.Draft202012Validator(schema())
+    for document in mutations(json.loads(sidecar.to_json())):
+        ours = [message for _, message in schema_errors(document)]
+        theirs = [error.message for error in reference.iter_errors(document)]
+        assert sorted(ours) == sorted(theirs), document

@@ -1,0 +1,155 @@
+"""Pipes with real subprocesses: a reader that closes early (``| head``), stdin that cannot seek
+(a pipe from ``cat``), and the rule that a run whose output did not make it never exits 0."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import time
+
+import pytest
+
+try:
+    from proc_helpers import (TIMEOUT, cli, cli_env, kill_quietly, popen_cli, reference_apply, run_cli,
+                              shared_data)
+except ImportError:  # tests/ became a package
+    from .proc_helpers import (TIMEOUT, cli, cli_env, kill_quietly, popen_cli, reference_apply, run_cli,
+                               shared_data)
+
+EXIT_BROKEN_PIPE = 141  # documented in cli.py / errors.py: stdout closed early by the reader
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return shared_data(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def big_head(data):
+    """The first five lines apply writes for the big file."""
+    return reference_apply(data, data.big_csv).splitlines(keepends=True)[:5]
+
+
+# ---------------------------------------------------------------------------------------------
+# A reader that closes early
+
+
+def test_head_closing_the_pipe_ends_the_run_at_once_and_quietly(data, big_head):
+    proc = popen_cli("apply", data.big_csv, "-p", data.params, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        lines = [proc.stdout.readline() for _ in range(5)]
+        closed = time.monotonic()
+        proc.stdout.close()
+        stderr = proc.stderr.read()
+        proc.wait(timeout=TIMEOUT)
+        took = time.monotonic() - closed
+    finally:
+        kill_quietly(proc)
+    assert lines == big_head
+    assert proc.returncode == EXIT_BROKEN_PIPE
+    assert stderr == b""
+    # The whole run takes seconds; once the reader is gone the next write fails and the run ends.
+    assert took < 1.5, f"ran on for {took:.2f}s after the reader closed the pipe"
+
+
+def test_head_in_a_shell_pipeline(data, big_head):
+    command = (f"set -o pipefail; {shlex.join(cli('apply', data.big_csv, '-p', data.params))} | head -n 1")
+    result = subprocess.run(["bash", "-c", command], capture_output=True, timeout=TIMEOUT, env=cli_env(),
+                            stdin=subprocess.DEVNULL)
+    assert result.returncode == EXIT_BROKEN_PIPE
+    assert result.stdout == big_head[0]
+    assert result.stderr == b""
+
+
+def _closed_pipe():
+    """A pipe whose reading end is already closed: every write to it fails with EPIPE."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    return write_end
+
+
+@pytest.mark.parametrize("args", [
+    ("apply", "{small}", "-p", "{params}"),
+    ("apply", "{small}", "-p", "{params}", "--output-format", "parquet"),
+    ("invert", "{small}", "-p", "{params}"),
+    ("fit", "{small}", "-p", "-"),
+    ("show", "{params}"),
+], ids=["apply-csv", "apply-parquet", "invert-csv", "fit-sidecar", "show"])
+def test_stdout_already_closed_exits_141_quietly(data, args):
+    argv = [a.format(small=data.small_csv, params=data.params) for a in args]
+    write_end = _closed_pipe()
+    try:
+        result = run_cli(*argv, stdout=write_end)
+    finally:
+        os.close(write_end)
+    assert (result.returncode, result.stderr) == (EXIT_BROKEN_PIPE, b"")
+
+
+@pytest.mark.parametrize("output_format,keep", [("csv", 10 << 20), ("parquet", 4)],
+                         ids=["csv-after-10MB", "parquet-after-magic"])
+def test_reader_gone_mid_stream_is_never_success(data, output_format, keep):
+    """The reader takes ``keep`` bytes and leaves: the output did not make it, so no exit 0."""
+    proc = popen_cli("apply", data.big_csv, "-p", data.params, "--output-format", output_format,
+                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        got = proc.stdout.read(keep)
+        proc.stdout.close()
+        stderr = proc.stderr.read()
+        proc.wait(timeout=TIMEOUT)
+    finally:
+        kill_quietly(proc)
+    assert len(got) == keep
+    if output_format == "parquet":
+        assert got == b"PAR1"
+    assert (proc.returncode, stderr) == (EXIT_BROKEN_PIPE, b"")
+
+
+# ---------------------------------------------------------------------------------------------
+# stdin that cannot seek: a pipe from cat
+
+
+def _through_cat(path, *args, tmp_path) -> tuple[int, bytes, bytes]:
+    """``cat path | normcli args`` with stdout to a file; returns (status, stdout, stderr)."""
+    out = tmp_path / "stdout.bin"
+    cat = subprocess.Popen(["cat", str(path)], stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    try:
+        with open(out, "wb") as sink:
+            proc = popen_cli(*args, stdin=cat.stdout, stdout=sink, stderr=subprocess.PIPE)
+            cat.stdout.close()
+            try:
+                _, stderr = proc.communicate(timeout=TIMEOUT)
+            finally:
+                kill_quietly(proc)
+        assert cat.wait(timeout=TIMEOUT) == 0
+    finally:
+        kill_quietly(cat)
+    return proc.returncode, out.read_bytes(), stderr
+
+
+@pytest.mark.parametrize("source,extra", [
+    ("big_csv", ()),
+    ("mid_tsv", ("--input-format", "tsv")),
+    ("mid_parquet", ("--input-format", "parquet")),
+], ids=["csv", "tsv", "parquet"])
+def test_apply_from_a_stdin_pipe_equals_apply_from_the_file(data, tmp_path, source, extra):
+    path = getattr(data, source)
+    status, stdout, stderr = _through_cat(path, "apply", "-", "-p", data.params, *extra, tmp_path=tmp_path)
+    assert (status, stderr) == (0, b"")
+    assert stdout == reference_apply(data, path)
+
+
+@pytest.mark.parametrize("source,extra", [
+    ("mid_csv", ()),
+    ("mid_tsv", ("--input-format", "tsv")),
+    ("mid_parquet", ("--input-format", "parquet")),
+], ids=["csv", "tsv", "parquet"])
+def test_fit_from_a_stdin_pipe_equals_fit_from_the_file(data, tmp_path, source, extra):
+    path = getattr(data, source)
+    reference = tmp_path / "reference.json"
+    result = run_cli("fit", path, "-m", "robust", "-p", reference)
+    assert (result.returncode, result.stderr) == (0, b"")
+
+    status, stdout, stderr = _through_cat(path, "fit", "-", "-m", "robust", "-p", "-", *extra, tmp_path=tmp_path)
+    assert (status, stderr) == (0, b"")
+    assert stdout == reference.read_bytes()
