@@ -86,12 +86,50 @@ class Table:
         return self.schema.names
 
     def batches(self) -> Iterator[pa.RecordBatch]:
-        return self._batches
+        """The batches in order, read ahead on a second thread so reading overlaps the work on them."""
+        return _read_ahead(self._batches)
 
     def close(self) -> None:
         if self._cleanup:
             self._cleanup()
             self._cleanup = None
+
+
+_DONE = object()
+
+
+def _read_ahead(batches: Iterator, depth: int = 2) -> Iterator:
+    """Iterate ``batches`` on a worker thread, ``depth`` items ahead; errors surface in order."""
+    slots: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce():
+        try:
+            for item in batches:
+                while not stop.is_set():
+                    try:
+                        slots.put((item, None), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            slots.put((_DONE, None))
+        except BaseException as exc:  # handed over to the consumer
+            slots.put((_DONE, exc))
+
+    worker = threading.Thread(target=produce, name="normcli-read", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item, error = slots.get()
+            if item is _DONE:
+                if error is not None:
+                    raise error
+                return
+            yield item
+    finally:
+        stop.set()
 
 
 def open_table(source, fmt: str | None = None, options: CsvOptions = CsvOptions()) -> Table:
