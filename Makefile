@@ -1,6 +1,7 @@
 # make demo: set up .venv and run fit -> apply -> invert on sample_data/
 # make test: set up .venv with the test extras and run the whole suite
-# make bench: benchmark against the alternatives (writes bench/RESULTS.md)
+# make bench: benchmark against the alternatives (writes bench/RESULTS.md);
+#             BENCH_ARGS="--quick" for a smoke run, "--large" adds 10M rows
 
 PYTHON ?= python3
 VENV := .venv
@@ -38,7 +39,7 @@ test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest
 
 bench: $(VENV)/.installed-bench
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build .pytest_cache
