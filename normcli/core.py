@@ -16,7 +16,6 @@ import pyarrow as pa
 
 from .errors import DataError, NormcliError, SidecarError
 from .io import (
-    STDIO,
     CsvOptions,
     CsvWriter,
     ParquetWriter,
@@ -467,16 +466,15 @@ def _run(data, sidecar, inverse: bool, output, *, input_format, output_format, c
             sidecar = _sidecar_from_metadata(table)
         elif not isinstance(sidecar, Sidecar):
             sidecar = Sidecar.load(sidecar)
-        if kind:
-            schema = _output_schema(table.schema, sidecar, inverse, None if inverse else sidecar.to_json())
-            batches = list(_transform_batches(table, sidecar, inverse, csv, schema, progress))
-            return _from_arrow(pa.Table.from_batches(batches, schema=schema), kind)
-        in_format = table.format
-        out_format = format_of(output, output_format, default=in_format)
+        out_format = kind or format_of(output, output_format, default=table.format)
+        # Output that can carry metadata carries the sidecar, so invert needs no -p.
         stored = None
-        if not inverse and out_format == "parquet":
+        if not inverse and out_format in ("parquet", "arrow"):
             stored = _as_read_from(sidecar, table).to_json()
         schema = _output_schema(table.schema, sidecar, inverse, stored)
+        if kind:
+            batches = list(_transform_batches(table, sidecar, inverse, csv, schema, progress))
+            return _from_arrow(pa.Table.from_batches(batches, schema=schema), kind)
         _write(table, sidecar, inverse, csv, schema, output, out_format, progress)
         return None
     finally:

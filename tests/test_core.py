@@ -142,3 +142,11 @@ def test_non_numeric_value_in_a_picked_column(tmp_path):
         normcli.apply(str(src), sidecar, str(tmp_path / "o.csv"))
     assert str(info.value) == f"{src}: column 'x', row 3: not a number: 'five'"
     assert not (tmp_path / "o.csv").exists()
+
+
+def test_arrow_output_carries_the_sidecar(frame):
+    table = frame.to_arrow()
+    scaled = normcli.apply(table, normcli.fit(table))
+    assert normcli.invert(scaled).equals(table)
+    with pytest.raises(normcli.SidecarError, match="no sidecar given"):
+        normcli.invert(pl.from_arrow(scaled))  # polars keeps no schema metadata
