@@ -168,10 +168,11 @@ def fit(inputs, method, columns, exclude, feature_range, quantile_range, params,
     from . import core
 
     if params is None:
-        if inputs[0] == "-":
-            raise UsageError("fit from stdin needs -p PARAMS (a path, or '-' for stdout)")
         first = Path(inputs[0])
-        params = str(first.with_name(f"{first.stem}.normcli.json"))
+        if inputs[0] == "-" or (not first.exists() and any(ch in inputs[0] for ch in "*?[")):
+            raise UsageError("fit from stdin or a glob needs -p PARAMS (a path, or '-' for stdout)")
+        stem = first.name if first.is_dir() else first.stem
+        params = str(first.with_name(f"{stem}.normcli.json"))
     if list(inputs).count("-") > 1:
         raise UsageError("stdin ('-') can be read only once")
     if feature_range is not None and method != "minmax":

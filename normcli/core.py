@@ -193,7 +193,7 @@ def fit(
     sources = list(data) if isinstance(data, (list, tuple)) else [data]
     if not sources:
         raise DataError("no input to fit")
-    picked = _parse_list(columns)
+    picked = list(dict.fromkeys(_parse_list(columns)))  # a name given twice is picked once
     excluded = set(_parse_list(exclude))
     first_name = None if _frame_kind(sources[0]) else display_name(sources[0])
 
@@ -249,7 +249,10 @@ def fit(
             raise DataError("no data rows to fit (the input has a header only)", file=first_name)
         raise DataError("no numeric columns to fit (use -c to pick columns)", file=first_name)
     sidecar = Sidecar(tuple(fitted))
-    sidecar.to_json()  # refuses non-finite statistics now, with the column named
+    try:
+        sidecar.to_json()  # refuses non-finite statistics now, with the column named
+    except NormcliError as exc:
+        raise exc.located(file=first_name) from None
     return sidecar
 
 
@@ -411,12 +414,14 @@ def _to_integers(values: np.ndarray, missing, target: pa.DataType, file, name, o
     nan = np.isnan(values)
     missing = nan if missing is None else (missing | nan)
     with np.errstate(invalid="ignore"):
-        outside = ~missing & ((values < info.min) | (values > info.max))
+        # info.max + 1 is a power of two, exact as a float; info.max itself rounds up to it.
+        outside = ~missing & ((values < info.min) | (values >= float(info.max) + 1))
     if outside.any():
         index = int(np.argmax(outside))
         raise DataError(f"value is outside the range of {target} after invert", file=file, column=name,
                         row=offset + index + 1, value=repr(float(values[index])))
-    integers = np.where(missing, 0, values).astype(target.to_pandas_dtype())
+    with np.errstate(invalid="ignore"):
+        integers = np.where(missing, 0, values).astype(target.to_pandas_dtype())
     return _arrow(integers, missing, target)
 
 
@@ -481,17 +486,27 @@ def _run(data, sidecar, inverse: bool, output, *, input_format, output_format, c
         table.close()
 
 
+def _csv_writable(dtype: pa.DataType) -> bool:
+    """Types polars can write as CSV text."""
+    if pa.types.is_dictionary(dtype):
+        return _csv_writable(dtype.value_type)
+    return (pa.types.is_string(dtype) or pa.types.is_large_string(dtype) or pa.types.is_string_view(dtype)
+            or pa.types.is_integer(dtype) or pa.types.is_floating(dtype) or pa.types.is_boolean(dtype)
+            or pa.types.is_temporal(dtype) and not pa.types.is_duration(dtype) and not pa.types.is_interval(dtype)
+            or pa.types.is_decimal(dtype) or pa.types.is_null(dtype))
+
+
 def _write(table, sidecar, inverse, csv, schema, output, out_format, progress):
     if out_format != "parquet":
         for field in schema:
-            if pa.types.is_nested(field.type):
-                raise DataError(f"a nested column ({field.type}) cannot be written as {out_format}; write Parquet",
+            if not _csv_writable(field.type):
+                raise DataError(f"a column of type {field.type} cannot be written as {out_format}; write Parquet",
                                 file=table.name, column=field.name)
     with output_stream(output) as handle:
         if out_format == "parquet":
             writer = ParquetWriter(handle, schema)
         else:
-            writer = CsvWriter(handle, schema, csv.separator(out_format))
+            writer = CsvWriter(handle, schema, csv.separator(out_format, table.format))
         try:
             for batch in _transform_batches(table, sidecar, inverse, csv, schema, progress):
                 writer.write(batch if out_format == "parquet" else _csv_frame(batch, sidecar, csv))

@@ -34,6 +34,7 @@ DEFAULT_NULL_VALUES = ("", "NA", "NaN", "nan", "null", "NULL")
 # 1.4x, 2 MiB was 25% slower; measured with bench/run.py --large). Rows per Parquet batch, and
 # rows gathered into one Parquet row group.
 CSV_BLOCK_BYTES = 4 << 20
+MAX_HEADER_BYTES = 1 << 20
 PARQUET_BATCH_ROWS = 1 << 16
 PARQUET_ROW_GROUP_ROWS = 1 << 20
 
@@ -47,8 +48,11 @@ class CsvOptions:
     encoding: str = "utf-8"
     na_rep: str = ""
 
-    def separator(self, fmt: str) -> str:
-        return self.delimiter or ("\t" if fmt == "tsv" else ",")
+    def separator(self, fmt: str, input_format: str | None = None) -> str:
+        """The delimiter for ``fmt``; -d applies to the input's format (and so to output in it)."""
+        if self.delimiter and (input_format is None or input_format == fmt):
+            return self.delimiter
+        return "\t" if fmt == "tsv" else ","
 
 
 def display_name(source) -> str:
@@ -258,6 +262,10 @@ def _read_header(stream, name: str, separator: str, encoding: str) -> tuple[list
         end = _end_of_first_record(raw)
         if end is not None or not chunk:
             break
+        if len(raw) > MAX_HEADER_BYTES:
+            break
+    if end is None and raw.find(b"\n") >= 0:  # an unbalanced quote: the first line is the header
+        end = raw.find(b"\n")
     if not raw.strip():
         raise DataError("empty file: no header and no data", file=name)
     header_bytes = bytes(raw[:end] if end is not None else raw)
@@ -270,7 +278,10 @@ def _read_header(stream, name: str, separator: str, encoding: str) -> tuple[list
     except LookupError:
         raise UsageError(f"unknown encoding '{encoding}'") from None
     header = header.removeprefix("\ufeff").rstrip("\r")
-    names = next(csv.reader([header], delimiter=separator, quotechar='"', strict=False), [])
+    try:
+        names = next(csv.reader([header], delimiter=separator, quotechar='"', strict=False), [])
+    except csv.Error as exc:
+        raise DataError(f"cannot read the header ({exc}; lines must end in \\n or \\r\\n)", file=name) from None
     seen = set()
     for column in names:
         if column in seen:
@@ -300,6 +311,9 @@ def _open_csv(stream, name: str, fmt: str, options: CsvOptions, path=None) -> Ta
         close()
         raise
     schema = pa.schema([(n, pa.string()) for n in names])
+    if _end_of_first_record(prefix) is None and not stream.read(1):
+        close()  # the header alone, without a final newline: no records
+        return Table(name, schema, iter(()), text=True, fmt=fmt)
     ragged = []
 
     def on_invalid_row(row):
@@ -537,3 +551,5 @@ class ParquetWriter:
 
     def abort(self) -> None:
         self._pending = []
+        with contextlib.suppress(Exception):
+            self._writer.close()

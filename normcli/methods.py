@@ -95,8 +95,9 @@ def _check_positive(parameters: dict, key: str) -> str | None:
 class ZScore(Method):
     """Standardise: y = (x - mean) / std, as StandardScaler (population std, ddof = 0).
 
-    A constant column (scikit-learn's relative test, so 0.3 and 0.1 + 0.2 count as constant) and a
-    std below 10 * eps get std 1, so they map to x - mean.
+    A constant column (scikit-learn's relative test, so 0.3 and 0.1 + 0.2 count as constant) gets
+    std 1, so it maps to x - mean. As in StandardScaler, that test replaces the absolute 10 * eps
+    one: a column of 1e-20, 2e-20, 3e-20 has a real spread and is scaled by it.
     """
 
     name = "zscore"
@@ -105,7 +106,7 @@ class ZScore(Method):
 
     def fit(self, acc):
         mean, std = acc.mean, acc.std
-        scale = 1.0 if acc.is_constant() else handle_zero_scale(std)
+        scale = 1.0 if acc.is_constant() else std
         return {"mean": mean, "std": std}, {"mean": mean, "scale": scale}
 
     def check(self, parameters):
@@ -256,12 +257,16 @@ class Decimal(Method):
 
     def fit(self, acc):
         max_abs = max(abs(acc.minimum), abs(acc.maximum))
-        return {"max_abs": max_abs}, {"exponent": decimal_exponent(max_abs)}
+        exponent = decimal_exponent(max_abs)
+        if exponent < -_LARGEST_POWER:
+            raise DataError(f"values as small as {max_abs!r} need 10**{exponent}, beyond float64; "
+                            "decimal scaling cannot scale this column")
+        return {"max_abs": max_abs}, {"exponent": exponent}
 
     def check(self, parameters):
         j = parameters.get("exponent")
-        if not isinstance(j, int) or isinstance(j, bool) or abs(j) > 400:
-            return "parameter 'exponent' must be an integer between -400 and 400"
+        if not isinstance(j, int) or isinstance(j, bool) or not -_LARGEST_POWER <= j <= 400:
+            return f"parameter 'exponent' must be an integer between -{_LARGEST_POWER} and 400"
         return None
 
     def forward(self, x, p):

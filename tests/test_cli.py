@@ -100,6 +100,11 @@ def test_help_and_version():
         (["apply", "{dir}/sales.csv", "-p", "{dir}/p.json", "-o", "{dir}/no/such/dir/o.csv"], 1,
          "Error: {dir}/no/such/dir/o.csv: output directory does not exist"),
         (["apply", "{dir}/sales.csv", "-p", "{dir}/p.json", "-o", "/proc/o.csv"], 1, "Error: /proc/o.csv: cannot write here"),
+        (["fit", "{dir}/cr.csv", "-p", "-"], 1, "Error: {dir}/cr.csv: cannot read the header (new-line character seen"),
+        (["fit", "{dir}/noeol.csv", "-p", "-"], 1,
+         "Error: {dir}/noeol.csv: no data rows to fit (the input has a header only)"),
+        (["invert", "{dir}/big.csv", "-p", "{dir}/maxabs.json", "-o", "{dir}/out.parquet"], 1,
+         "Error: {dir}/big.csv: column 'n', row 1: value is outside the range of int64 after invert: '9.223372036854776e+18'"),
     ],
 )
 def test_errors(data, tmp_path, args, code, message):
@@ -113,9 +118,41 @@ def test_errors(data, tmp_path, args, code, message):
     (tmp_path / "corrupt.json").write_text((tmp_path / "p.json").read_text()[:50])
     document["format_version"] = 99
     (tmp_path / "newer.json").write_text(json.dumps(document))
+    (tmp_path / "cr.csv").write_text("x,y\r1,2\r")
+    (tmp_path / "noeol.csv").write_text("a,b")
+    (tmp_path / "big.csv").write_text("n\n1\n9223372036854775807\n")
+    run("fit", tmp_path / "big.csv", "-m", "maxabs", "-p", tmp_path / "maxabs.json")
     result = run(*[a.format(dir=tmp_path) for a in args])
     assert result.exit_code == code
     assert "Traceback" not in result.stderr and result.stdout == ""
     error_lines = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
     assert len(error_lines) == 1
     assert error_lines[0].startswith(message.format(dir=tmp_path))
+    assert not any(p.name.endswith((".tmp", "out.parquet")) for p in tmp_path.iterdir())
+
+
+def test_header_only_without_newline_and_repeated_columns(tmp_path):
+    (tmp_path / "h.csv").write_text("a,b")
+    (tmp_path / "x.csv").write_text("a,b\n1,2\n3,5\n")
+    result = run("fit", tmp_path / "x.csv", "-c", "a", "-c", "a,b", "-p", tmp_path / "p.json")
+    assert result.exit_code == 0
+    assert [c["name"] for c in json.loads((tmp_path / "p.json").read_text())["columns"]] == ["a", "b"]
+    assert run("apply", tmp_path / "h.csv", "-p", tmp_path / "p.json").stdout == "a,b\n"
+
+
+def test_delimiter_belongs_to_the_input_format(tmp_path):
+    (tmp_path / "s.csv").write_text("a;b\n1;2\n5;6\n")
+    run("fit", tmp_path / "s.csv", "-d", ";", "-p", tmp_path / "p.json")
+    assert run("apply", tmp_path / "s.csv", "-d", ";", "-p", tmp_path / "p.json").stdout == "a;b\n-1.0;-1.0\n1.0;1.0\n"
+    run("apply", tmp_path / "s.csv", "-d", ";", "-p", tmp_path / "p.json", "-o", tmp_path / "o.tsv")
+    assert (tmp_path / "o.tsv").read_text() == "a\tb\n-1.0\t-1.0\n1.0\t1.0\n"
+
+
+def test_binary_column_to_csv_is_refused_by_name(tmp_path):
+    import pyarrow as pa
+
+    pq.write_table(pa.table({"x": [1.0, 2.0], "b": [b"a", b"c"]}), tmp_path / "t.parquet")
+    run("fit", tmp_path / "t.parquet", "-p", tmp_path / "p.json")
+    result = run("apply", tmp_path / "t.parquet", "-p", tmp_path / "p.json", "-o", tmp_path / "o.csv")
+    assert result.exit_code == 1
+    assert result.stderr == f"Error: {tmp_path}/t.parquet: column 'b': a column of type binary cannot be written as csv; write Parquet\n"

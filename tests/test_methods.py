@@ -124,3 +124,15 @@ def test_unknown_method_is_a_usage_error():
 def test_feature_range_must_increase(bad):
     with pytest.raises(normcli.UsageError, match="LO < HI"):
         normcli.fit(pl.DataFrame({"x": [1.0]}), method="minmax", feature_range=bad)
+
+
+def test_zscore_tiny_but_real_spread_is_scaled_like_sklearn():
+    frame = pl.DataFrame({"x": [1e-20, 2e-20, 3e-20]})
+    expected = StandardScaler().fit_transform(frame.to_numpy()).ravel()
+    np.testing.assert_allclose(normcli.apply(frame, normcli.fit(frame))["x"].to_numpy(), expected, rtol=1e-12, atol=1e-12)
+    assert abs(expected[0]) > 1  # a real spread, not the constant rule
+
+
+def test_decimal_refuses_values_beyond_float_powers():
+    with pytest.raises(normcli.DataError, match="beyond float64"):
+        normcli.fit(pl.DataFrame({"x": [1e-320]}), method="decimal")
