@@ -27,10 +27,9 @@ from .io import (
 )
 from .methods import DEFAULT_METHOD, make_method
 from .sidecar import INTEGER_DTYPES, ColumnParams, Sidecar
-from .stats import ColumnAccumulator
+from .stats import MAX_DECIMALS, ColumnAccumulator, round_decimal, significant_decimals
 
 _EPS = float(np.finfo(np.float64).eps)
-_EXACT_INT = 2.0**53
 SIDECAR_KEY = b"normcli.sidecar"
 PANDAS_KEY = b"pandas"
 SAVED_PANDAS_KEY = b"normcli.pandas"
@@ -240,7 +239,7 @@ def fit(
             nullable=candidate.nullable,
             count=acc.count,
             nulls=acc.nulls,
-            decimals=0 if candidate.integer else acc.decimals,
+            decimals=acc.decimals,
             statistics=statistics,
             parameters=parameters,
         ))
@@ -315,23 +314,22 @@ def _add_values(candidate: _Candidate, parsed: pl.DataFrame, frame: pl.DataFrame
 def _restore(x: np.ndarray, column: ColumnParams) -> np.ndarray:
     """Give back the original kind of number after the inverse arithmetic.
 
-    Integers are rounded (the caller casts them back). Floats are rounded to the column's recorded
-    decimal places when, and only when, the computed value lies within a few ulps of such a
-    decimal: so values written with up to ~15 significant digits come back exactly, and values the
-    fit never saw (with more places) are left as computed rather than rounded away.
+    Values are rounded to the column's recorded decimal places (negative: tens, hundreds, ...),
+    each capped at its own 15 significant digits, when, and only when, the computed value lies
+    within a few ulps of that decimal; integers are then rounded (the caller casts them back): so values written with up to 15 significant digits
+    come back exactly, and values the fit never saw (with more places) are left as computed rather
+    than rounded away.
     """
-    if column.integer:
-        return np.round(x)
     if column.decimals is None:
-        return x
-    power = 10.0**column.decimals
+        return np.round(x) if column.integer else x
     scale, offset = column.affine
     origin = abs(offset / scale) if scale else 0.0
+    decimals = np.minimum(column.decimals, significant_decimals(x))
     with np.errstate(invalid="ignore", over="ignore"):
-        shifted = x * power
-        rounded = np.round(shifted) / power
-        near = (np.abs(rounded - x) <= (np.abs(x) + origin) * (64 * _EPS)) & (np.abs(shifted) < _EXACT_INT)
-    return np.where(near, rounded, x)
+        rounded = round_decimal(x, np.clip(decimals, -MAX_DECIMALS, MAX_DECIMALS))
+        near = (np.abs(rounded - x) <= (np.abs(x) + origin) * (64 * _EPS)) & (decimals >= -MAX_DECIMALS)
+    restored = np.where(near, rounded, x)
+    return np.round(restored) if column.integer else restored
 
 
 def _transform(values: np.ndarray, column: ColumnParams, inverse: bool) -> np.ndarray:

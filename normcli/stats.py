@@ -15,26 +15,51 @@ import math
 import numpy as np
 
 BLOCK = 1 << 16
-# Decimal places tried when looking for the fewest that represent every value exactly.
-MAX_DECIMALS = 17
-_EXACT_INT = 2.0**53
+# Powers of ten are exact floats up to 10**22: the decimal places normcli can round to.
+MAX_DECIMALS = 22
+SIGNIFICANT_DIGITS = 15
+
+
+def significant_decimals(values: np.ndarray) -> np.ndarray:
+    """Per value, the decimal places at which it has 15 significant digits (negative for large
+    values: 1.23e17 has -3). Zero gets 0."""
+    magnitude = np.abs(values)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        exponent = np.floor(np.log10(np.where(magnitude > 0, magnitude, 1.0)))
+    return (SIGNIFICANT_DIGITS - 1 - exponent).astype(np.int64)
+
+
+def round_decimal(values: np.ndarray, decimals: np.ndarray) -> np.ndarray:
+    """Each value rounded to its number of decimal places (|decimals| <= MAX_DECIMALS), giving the
+    float nearest the rounded decimal: one exact power of ten, one rounding, one correctly rounded
+    multiplication or division."""
+    power = 10.0 ** np.abs(decimals).astype(np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.where(decimals >= 0, np.round(values * power) / power, np.round(values / power) * power)
 
 
 def decimals_needed(values: np.ndarray, start: int) -> int | None:
-    """Smallest d >= start such that every value equals round(value * 10**d) / 10**d in float64.
+    """Fewest decimal places d >= start (negative: 10s, 100s, ...) at which every value is written
+    exactly, each value capped at its own 15 significant digits; None when some value has more than
+    15 significant digits (or lies beyond the powers of ten a float holds exactly).
 
-    None when no d up to MAX_DECIMALS works (values with more than ~15 significant digits). This is
-    the same computation invert uses to give values back exactly, so it is the right test here.
+    The coarsest such grid is what lets invert undo the rounding of apply even for a value much
+    smaller than the column's centre; invert rounds with the same two helpers.
     """
+    values = values[values != 0]
     if values.size == 0:
         return start
-    magnitude = float(np.max(np.abs(values)))
+    own = significant_decimals(values)
+    if np.any(own < -MAX_DECIMALS):  # beyond 1e37: 10**k is no longer an exact float
+        return None
+    # No value can be written with fewer places than its leading digit allows.
+    start = max(start, int(own.max()) - (SIGNIFICANT_DIGITS - 1))
     for d in range(start, MAX_DECIMALS + 1):
-        power = 10.0**d
-        if magnitude * power >= _EXACT_INT:
-            return None
-        if np.array_equal(np.round(values * power) / power, values):
+        capped = np.minimum(d, own)
+        if np.array_equal(round_decimal(values, capped), values):
             return d
+        if d >= own.max():  # every value is at its 15-digit cap and still not exact
+            return None
     return None
 
 
@@ -48,7 +73,7 @@ class ColumnAccumulator:
         self.nulls = 0
         self.minimum = math.inf
         self.maximum = -math.inf
-        self.decimals: int | None = 0
+        self.decimals: int | None = -MAX_DECIMALS
         self._values: list[np.ndarray] = []
         self._pending: list[np.ndarray] = []
         self._pending_size = 0

@@ -16,16 +16,18 @@ METHODS = ["zscore", "minmax", "maxabs", "robust", "decimal"]
 
 @st.composite
 def decimal_column(draw, size):
-    """Numbers as text with at most 15 significant digits, at one magnitude, some missing."""
-    decimals = draw(st.integers(0, 8))
-    exponent = draw(st.integers(-6, 14 - decimals))
-    digits = draw(st.integers(1, 15 - max(0, exponent + decimals) if exponent + decimals < 15 else 1))
-    limit = 10 ** min(digits, 15) - 1
+    """Numbers as text with at most 15 significant digits at one magnitude, some missing."""
+    digits = draw(st.integers(1, 15))
+    exponent = draw(st.integers(-12, 12))
+    limit = 10**digits - 1
     values = draw(st.lists(st.one_of(st.none(), st.integers(-limit, limit)), min_size=size, max_size=size))
-    constant = draw(st.booleans())
-    if constant:
+    if draw(st.booleans()):  # a constant column
         values = [values[0] if v is not None else None for v in values]
-    return [None if v is None else f"{v / 10**decimals:.{decimals}f}" if decimals else str(v) for v in values]
+    style = draw(st.sampled_from(["plain", "scientific"]))
+    if style == "scientific":
+        return [None if v is None else f"{v}e{exponent}" for v in values]
+    return [None if v is None else f"{v * 10**exponent}" if exponent >= 0 else f"{v / 10**-exponent:.{-exponent}f}"
+            for v in values]
 
 
 @st.composite
