@@ -457,9 +457,20 @@ def output_stream(path, sync: bool = False):
     if path in (None, STDIO):
         yield sys.stdout.buffer
         sys.stdout.buffer.flush()
-    else:
-        with atomic_file(path, sync=sync) as handle:
+        return
+    target = Path(path)
+    if target.exists() and not target.is_file() and not target.is_dir():
+        # A device or a FIFO (/dev/null, a named pipe): nothing to replace, so write to it.
+        try:
+            handle = open(target, "wb")
+        except OSError as exc:
+            raise FileError(f"cannot write: {exc.strerror or exc}", file=display_name(path)) from None
+        with handle:
             yield handle
+        return
+    # Through a symlink, the file it points to is replaced, and the link stays.
+    with atomic_file(os.path.realpath(target) if target.is_symlink() else path, sync=sync) as handle:
+        yield handle
 
 
 def write_text(path, text: str) -> None:

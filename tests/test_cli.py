@@ -156,3 +156,17 @@ def test_binary_column_to_csv_is_refused_by_name(tmp_path):
     result = run("apply", tmp_path / "t.parquet", "-p", tmp_path / "p.json", "-o", tmp_path / "o.csv")
     assert result.exit_code == 1
     assert result.stderr == f"Error: {tmp_path}/t.parquet: column 'b': a column of type binary cannot be written as csv; write Parquet\n"
+
+
+def test_output_through_a_symlink_and_to_a_device(data, tmp_path):
+    import os
+    import stat
+
+    run("fit", data, "-p", tmp_path / "p.json")
+    (tmp_path / "real.csv").write_text("keep\n")
+    (tmp_path / "link.csv").symlink_to(tmp_path / "real.csv")
+    assert run("apply", data, "-p", tmp_path / "p.json", "-o", tmp_path / "link.csv").exit_code == 0
+    assert (tmp_path / "link.csv").is_symlink()
+    assert (tmp_path / "real.csv").read_text() == run("apply", data, "-p", tmp_path / "p.json").stdout
+    assert run("apply", data, "-p", tmp_path / "p.json", "-o", "/dev/null").exit_code == 0
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
