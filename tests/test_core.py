@@ -99,10 +99,13 @@ def test_parquet_types_and_metadata_come_back(tmp_path):
         "cat": pa.array(["a", "b", "a", "b"]).dictionary_encode(),
         "ts": pa.array([0, 1, 2, 3], pa.timestamp("ms")),
         "dec": pa.array([1, 2, 3, 4], pa.decimal128(10, 2)),
-    }).replace_schema_metadata({"owner": "lab"})
+    })
+    table = table.cast(pa.schema([f.with_nullable(f.name != "u8") for f in table.schema]))
+    table = table.replace_schema_metadata({"owner": "lab"})
     pq.write_table(table, tmp_path / "in.parquet")
     sidecar = normcli.fit(str(tmp_path / "in.parquet"))
     assert sidecar.names == ["i32", "f32", "u8"]
+    assert not sidecar["u8"].nullable
     normcli.apply(str(tmp_path / "in.parquet"), sidecar, str(tmp_path / "s.parquet"))
     scaled = pq.read_table(tmp_path / "s.parquet")
     assert scaled.schema.field("i32").type == pa.float64()
