@@ -23,9 +23,12 @@ SIGNIFICANT_DIGITS = 15
 def significant_decimals(values: np.ndarray) -> np.ndarray:
     """Per value, the decimal places at which it has 15 significant digits (negative for large
     values: 1.23e17 has -3). Zero gets 0."""
-    magnitude = np.abs(values)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        exponent = np.floor(np.log10(np.where(magnitude > 0, magnitude, 1.0)))
+    magnitude = np.where(np.abs(values) > 0, np.abs(values), 1.0)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        exponent = np.floor(np.log10(magnitude))
+        # log10 rounds (log10(99999999999999.9) is 14.0): make 10**e <= |v| < 10**(e + 1) hold.
+        exponent = np.where(10.0**exponent > magnitude, exponent - 1, exponent)
+        exponent = np.where(10.0 ** (exponent + 1) <= magnitude, exponent + 1, exponent)
     return (SIGNIFICANT_DIGITS - 1 - exponent).astype(np.int64)
 
 

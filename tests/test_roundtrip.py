@@ -58,7 +58,8 @@ def numbers(path: Path, fmt: str) -> dict:
 
 
 @pytest.mark.parametrize("method", METHODS)
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# Derandomized: the same examples on every run, so CI is repeatable; change the seed to explore.
+@settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(frame=frames(), fmt=st.sampled_from(["csv", "tsv", "parquet"]))
 def test_apply_then_invert_gives_the_numbers_back_exactly(method, frame, fmt):
     with tempfile.TemporaryDirectory() as tmp:
@@ -79,3 +80,20 @@ def test_apply_then_invert_gives_the_numbers_back_exactly(method, frame, fmt):
             assert back_text["n"].to_list() == [None if v is None else v for v in frame["n"].to_list()]
             assert back_text["label"].fill_null("").to_list() == frame["label"].fill_null("").to_list()
         assert all(v is None or math.isfinite(v) for v in after["n"])
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("values", [
+    ["0.1", "99999999999999.9"],        # log10 of the second rounds up to 14.0
+    ["100", "99999999999999600"],       # an integer column on a grid of hundreds
+    ["28.98", "1.5", "1000000.25"],
+    ["1.23e17", "4.56e17", "7.89e17"],
+    ["0.000000001", "-0.000000002"],
+])
+def test_known_hard_columns_come_back_exactly(tmp_path, method, values):
+    source = tmp_path / "in.csv"
+    source.write_text("x\n" + "\n".join(values) + "\n")
+    sidecar = normcli.fit(str(source), method=method)
+    normcli.apply(str(source), sidecar, str(tmp_path / "s.csv"))
+    normcli.invert(str(tmp_path / "s.csv"), sidecar, str(tmp_path / "b.csv"))
+    assert numbers(tmp_path / "b.csv", "csv") == numbers(source, "csv")
