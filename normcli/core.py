@@ -27,7 +27,7 @@ from .io import (
 )
 from .methods import DEFAULT_METHOD, make_method
 from .sidecar import INTEGER_DTYPES, ColumnParams, Sidecar
-from .stats import MAX_DECIMALS, ColumnAccumulator, round_decimal, significant_decimals
+from .stats import MAX_DECIMALS, ColumnAccumulator, capped_decimals, round_decimal
 
 _EPS = float(np.finfo(np.float64).eps)
 SIDECAR_KEY = b"normcli.sidecar"
@@ -324,7 +324,7 @@ def _restore(x: np.ndarray, column: ColumnParams) -> np.ndarray:
         return np.round(x) if column.integer else x
     scale, offset = column.affine
     origin = abs(offset / scale) if scale else 0.0
-    decimals = np.minimum(column.decimals, significant_decimals(x))
+    decimals = capped_decimals(x, column.decimals)
     with np.errstate(invalid="ignore", over="ignore"):
         rounded = round_decimal(x, np.clip(decimals, -MAX_DECIMALS, MAX_DECIMALS))
         near = (np.abs(rounded - x) <= (np.abs(x) + origin) * (64 * _EPS)) & (decimals >= -MAX_DECIMALS)

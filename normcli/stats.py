@@ -20,25 +20,49 @@ MAX_DECIMALS = 22
 SIGNIFICANT_DIGITS = 15
 
 
+# 10.0**k for every exponent a float64 can have: looked up, because an element-wise power is slow.
+_LOWEST_EXPONENT = -330
+_POWERS = np.array([10.0**k if k <= 308 else np.inf for k in range(_LOWEST_EXPONENT, 312)])
+
+
+def _exponents(magnitude: np.ndarray) -> np.ndarray:
+    """floor(log10(m)) for positive finite m, exactly: log10 rounds (log10(99999999999999.9) is
+    14.0), so the result is checked against the powers of ten on both sides."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        exponent = np.floor(np.log10(magnitude)).astype(np.int64)
+    index = np.clip(exponent - _LOWEST_EXPONENT, 0, len(_POWERS) - 2)
+    exponent = np.where(_POWERS[index] > magnitude, exponent - 1, exponent)
+    index = np.clip(exponent - _LOWEST_EXPONENT, 0, len(_POWERS) - 2)
+    return np.where(_POWERS[index + 1] <= magnitude, exponent + 1, exponent)
+
+
 def significant_decimals(values: np.ndarray) -> np.ndarray:
     """Per value, the decimal places at which it has 15 significant digits (negative for large
-    values: 1.23e17 has -3). Zero gets 0."""
-    magnitude = np.where(np.abs(values) > 0, np.abs(values), 1.0)
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        exponent = np.floor(np.log10(magnitude))
-        # log10 rounds (log10(99999999999999.9) is 14.0): make 10**e <= |v| < 10**(e + 1) hold.
-        exponent = np.where(10.0**exponent > magnitude, exponent - 1, exponent)
-        exponent = np.where(10.0 ** (exponent + 1) <= magnitude, exponent + 1, exponent)
-    return (SIGNIFICANT_DIGITS - 1 - exponent).astype(np.int64)
+    values: 1.23e17 has -3). Zero gets 14."""
+    magnitude = np.abs(values)
+    magnitude = np.where((magnitude > 0) & np.isfinite(magnitude), magnitude, 1.0)
+    return SIGNIFICANT_DIGITS - 1 - _exponents(magnitude)
 
 
-def round_decimal(values: np.ndarray, decimals: np.ndarray) -> np.ndarray:
-    """Each value rounded to its number of decimal places (|decimals| <= MAX_DECIMALS), giving the
-    float nearest the rounded decimal: one exact power of ten, one rounding, one correctly rounded
-    multiplication or division."""
-    power = 10.0 ** np.abs(decimals).astype(np.float64)
+def round_decimal(values: np.ndarray, decimals) -> np.ndarray:
+    """Each value rounded to its number of decimal places (one number for all, or one per value;
+    |decimals| <= MAX_DECIMALS), giving the float nearest the rounded decimal: one exact power of
+    ten, one rounding, one correctly rounded multiplication or division."""
     with np.errstate(over="ignore", invalid="ignore"):
+        if np.ndim(decimals) == 0:
+            power = 10.0 ** abs(int(decimals))
+            return np.round(values * power) / power if decimals >= 0 else np.round(values / power) * power
+        power = _POWERS[np.abs(decimals) - _LOWEST_EXPONENT]
         return np.where(decimals >= 0, np.round(values * power) / power, np.round(values / power) * power)
+
+
+def capped_decimals(values: np.ndarray, decimals: int):
+    """``decimals``, lowered for each value that would have more than 15 significant digits; a
+    single number when no value needs it (the common case, and much faster)."""
+    finite = np.abs(values[np.isfinite(values)])
+    if finite.size == 0 or finite.max() < _POWERS[SIGNIFICANT_DIGITS - 1 - decimals - _LOWEST_EXPONENT + 1]:
+        return decimals
+    return np.minimum(decimals, significant_decimals(values))
 
 
 def decimals_needed(values: np.ndarray, start: int) -> int | None:
@@ -47,21 +71,20 @@ def decimals_needed(values: np.ndarray, start: int) -> int | None:
     15 significant digits (or lies beyond the powers of ten a float holds exactly).
 
     The coarsest such grid is what lets invert undo the rounding of apply even for a value much
-    smaller than the column's centre; invert rounds with the same two helpers.
+    smaller than the column's centre; invert rounds with the same helpers.
     """
-    values = values[values != 0]
-    if values.size == 0:
+    magnitude = np.abs(values[values != 0])
+    if magnitude.size == 0:
         return start
-    own = significant_decimals(values)
-    if np.any(own < -MAX_DECIMALS):  # beyond 1e37: 10**k is no longer an exact float
+    fewest, most = SIGNIFICANT_DIGITS - 1 - _exponents(np.array([magnitude.max(), magnitude.min()]))
+    if fewest < -MAX_DECIMALS:  # beyond 1e37: 10**k is no longer an exact float
         return None
+    values = values[values != 0]
     # No value can be written with fewer places than its leading digit allows.
-    start = max(start, int(own.max()) - (SIGNIFICANT_DIGITS - 1))
-    for d in range(start, MAX_DECIMALS + 1):
-        capped = np.minimum(d, own)
-        if np.array_equal(round_decimal(values, capped), values):
+    for d in range(max(start, int(most) - (SIGNIFICANT_DIGITS - 1)), MAX_DECIMALS + 1):
+        if np.array_equal(round_decimal(values, capped_decimals(values, d)), values):
             return d
-        if d >= own.max():  # every value is at its 15-digit cap and still not exact
+        if d >= most:  # every value is at its 15-digit cap and still not exact
             return None
     return None
 
