@@ -50,17 +50,24 @@ def round_decimal(values: np.ndarray, decimals) -> np.ndarray:
     ten, one rounding, one correctly rounded multiplication or division."""
     with np.errstate(over="ignore", invalid="ignore"):
         if np.ndim(decimals) == 0:
+            # In place on one new array: each fresh temporary costs page faults here.
             power = 10.0 ** abs(int(decimals))
-            return np.round(values * power) / power if decimals >= 0 else np.round(values / power) * power
+            up, down = (np.multiply, np.divide) if decimals >= 0 else (np.divide, np.multiply)
+            out = up(values, power)
+            np.round(out, out=out)
+            return down(out, power, out=out)
         power = _POWERS[np.abs(decimals) - _LOWEST_EXPONENT]
         return np.where(decimals >= 0, np.round(values * power) / power, np.round(values / power) * power)
 
 
-def capped_decimals(values: np.ndarray, decimals: int):
+def capped_decimals(values: np.ndarray, decimals: int, largest: float | None = None):
     """``decimals``, lowered for each value that would have more than 15 significant digits; a
-    single number when no value needs it (the common case, and much faster)."""
-    finite = np.abs(values[np.isfinite(values)])
-    if finite.size == 0 or finite.max() < _POWERS[SIGNIFICANT_DIGITS - 1 - decimals - _LOWEST_EXPONENT + 1]:
+    single number when no value needs it (the common case, and much faster). ``largest`` is the
+    largest finite |value|, if the caller knows it."""
+    if largest is None:
+        finite = np.abs(values[np.isfinite(values)])
+        largest = finite.max() if finite.size else 0.0
+    if largest < _POWERS[SIGNIFICANT_DIGITS - 1 - decimals - _LOWEST_EXPONENT + 1]:
         return decimals
     return np.minimum(decimals, significant_decimals(values))
 
@@ -73,16 +80,17 @@ def decimals_needed(values: np.ndarray, start: int) -> int | None:
     The coarsest such grid is what lets invert undo the rounding of apply even for a value much
     smaller than the column's centre; invert rounds with the same helpers.
     """
-    magnitude = np.abs(values[values != 0])
-    if magnitude.size == 0:
+    magnitude = np.abs(values)
+    largest = magnitude.max() if magnitude.size else 0.0
+    if largest == 0:
         return start
-    fewest, most = SIGNIFICANT_DIGITS - 1 - _exponents(np.array([magnitude.max(), magnitude.min()]))
+    magnitude[magnitude == 0] = np.inf
+    fewest, most = SIGNIFICANT_DIGITS - 1 - _exponents(np.array([largest, magnitude.min()]))
     if fewest < -MAX_DECIMALS:  # beyond 1e37: 10**k is no longer an exact float
         return None
-    values = values[values != 0]
     # No value can be written with fewer places than its leading digit allows.
     for d in range(max(start, int(most) - (SIGNIFICANT_DIGITS - 1)), MAX_DECIMALS + 1):
-        if np.array_equal(round_decimal(values, capped_decimals(values, d)), values):
+        if np.array_equal(round_decimal(values, capped_decimals(values, d, largest)), values):
             return d
         if d >= most:  # every value is at its 15-digit cap and still not exact
             return None
@@ -147,12 +155,15 @@ class ColumnAccumulator:
             # A power of two at or just below the spread: exact to divide by, and still a float
             # when the spread is near the largest float.
             self._unit = math.ldexp(1.0, math.frexp(spread)[1] - 1) if spread > 0 else 1.0
-        u = (block - self._shift) / self._unit
+        u = np.subtract(block, self._shift)  # in place from here: fresh temporaries cost page faults
+        u /= self._unit
         n_b = u.size
         mean_b = float(np.sum(u)) / n_b
-        dev = u - mean_b
+        u -= mean_b
+        correction = float(np.sum(u))
         # np.sum is pairwise and deterministic; a BLAS dot product is neither (and can be slow).
-        m2_b = float(np.sum(dev * dev)) - float(np.sum(dev)) ** 2 / n_b
+        u *= u
+        m2_b = float(np.sum(u)) - correction**2 / n_b
         if self._n == 0:
             self._n, self._mean_u, self._m2_u = n_b, mean_b, m2_b
             return
