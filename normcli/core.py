@@ -85,18 +85,22 @@ def _frame(batch: pa.RecordBatch, names: list[str]) -> pl.DataFrame:
     return pl.from_arrow(batch.select(names).rename_columns([_key(n) for n in names]))
 
 
+def _present(column: str, text: bool, null_values: Sequence[str]) -> pl.Expr:
+    """The column with its null tokens made missing (text), or as it is (typed data)."""
+    expr = pl.col(_key(column))
+    if text:
+        expr = pl.when(expr.is_in(list(null_values))).then(None).otherwise(expr)
+    return expr
+
+
 def _parsed(column: str, table: Table, null_values: Sequence[str], strict: bool, dtype=pl.Float64) -> pl.Expr:
     """The column as ``dtype``: text is parsed (null tokens become missing), numbers are cast."""
-    expr = pl.col(_key(column))
-    if table.text:
-        expr = pl.when(expr.is_in(list(null_values))).then(None).otherwise(expr)
-    return expr.cast(dtype, strict=strict)
+    return _present(column, table.text, null_values).cast(dtype, strict=strict)
 
 
 def _first_unparsable(frame: pl.DataFrame, column: str, null_values) -> tuple[int, str] | None:
     """(index, text) of the first value in a text column that is neither missing nor a number."""
-    raw = pl.col(_key(column))
-    present = pl.when(raw.is_in(list(null_values))).then(None).otherwise(raw)
+    present = _present(column, True, null_values)
     bad = frame.select((present.is_not_null() & present.cast(pl.Float64, strict=False).is_null()).arg_true())
     if bad.height == 0:
         return None

@@ -378,7 +378,7 @@ def _first_undecodable(path, separator: str, encoding: str, index: int) -> tuple
             if not record:
                 continue
             number += 1
-            if index < len(record) and not record[index].isprintable() and _has_surrogates(record[index]):
+            if index < len(record) and _has_surrogates(record[index]):
                 raw = record[index].encode(encoding, errors="surrogateescape")
                 return number, raw.decode(encoding, errors="backslashreplace")
     return None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 from importlib import resources
 from pathlib import Path
 
@@ -37,9 +38,9 @@ class ColumnParams:
     statistics: dict
     parameters: dict
 
-    @property
+    @cached_property
     def scaler(self):
-        """The method object that applies and inverts these parameters."""
+        """The method object that applies and inverts these parameters (made once per column)."""
         from .methods import make_method
 
         return make_method(self.method, self.options)
