@@ -7,6 +7,8 @@ polars DataFrame or a pyarrow Table. Frames come back as the same kind; paths ar
 
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import dataclass, replace
 from typing import Callable, Iterable, Sequence
 
@@ -20,6 +22,7 @@ from .io import (
     CsvWriter,
     ParquetWriter,
     Table,
+    csv_header,
     display_name,
     format_of,
     open_table,
@@ -93,9 +96,9 @@ def _present(column: str, text: bool, null_values: Sequence[str]) -> pl.Expr:
     return expr
 
 
-def _parsed(column: str, table: Table, null_values: Sequence[str], strict: bool, dtype=pl.Float64) -> pl.Expr:
+def _parsed(column: str, text: bool, null_values: Sequence[str], strict: bool, dtype=pl.Float64) -> pl.Expr:
     """The column as ``dtype``: text is parsed (null tokens become missing), numbers are cast."""
-    return _present(column, table.text, null_values).cast(dtype, strict=strict)
+    return _present(column, text, null_values).cast(dtype, strict=strict)
 
 
 def _first_unparsable(frame: pl.DataFrame, column: str, null_values) -> tuple[int, str] | None:
@@ -200,27 +203,10 @@ def fit(
     excluded = set(_parse_list(exclude))
     first_name = None if _frame_kind(sources[0]) else display_name(sources[0])
 
-    candidates: list[_Candidate] | None = None
-    rows = 0
-    for source in sources:
-        table = _open(source, input_format, csv)
-        try:
-            if candidates is None:
-                candidates = _candidates(table, scaler, picked, excluded)
-            else:
-                fields = {f.name: f for f in table.schema}
-                for candidate in candidates:
-                    field = fields.get(candidate.name)
-                    if field is None:
-                        raise DataError("column is missing here but present in the first input", file=table.name,
-                                        column=candidate.name)
-                    if not _is_numeric_field(table, field):
-                        raise DataError(f"not a numeric column (type {field.type})", file=table.name,
-                                        column=candidate.name)
-                    candidate.meet(table, field)
-            rows += _accumulate(table, candidates, bool(picked), csv, progress)
-        finally:
-            table.close()
+    try:
+        candidates, rows = _fit_sources(sources, scaler, picked, excluded, input_format, csv, progress, plain=True)
+    except _NotPlain:
+        candidates, rows = _fit_sources(sources, scaler, picked, excluded, input_format, csv, progress, plain=False)
 
     fitted = []
     for candidate in candidates:
@@ -259,38 +245,137 @@ def fit(
     return sidecar
 
 
+def _fit_sources(sources, scaler, picked, excluded, input_format, csv, progress, plain: bool):
+    """Feed every source to fresh accumulators: (candidates, rows). With ``plain``, CSV files that
+    polars can read exactly are read by it (raising _NotPlain when one proves not to be)."""
+    candidates: list[_Candidate] | None = None
+    rows = 0
+    for source in sources:
+        table = _open(source, input_format, csv)
+        try:
+            if candidates is None:
+                candidates = _candidates(table, scaler, picked, excluded)
+            else:
+                fields = {f.name: f for f in table.schema}
+                for candidate in candidates:
+                    field = fields.get(candidate.name)
+                    if field is None:
+                        raise DataError("column is missing here but present in the first input", file=table.name,
+                                        column=candidate.name)
+                    if not _is_numeric_field(table, field):
+                        raise DataError(f"not a numeric column (type {field.type})", file=table.name,
+                                        column=candidate.name)
+                    candidate.meet(table, field)
+            if plain and table.plain is not None:
+                rows += _accumulate_plain(table, candidates, bool(picked), csv, progress)
+            else:
+                rows += _accumulate(table, candidates, bool(picked), csv, progress)
+        finally:
+            table.close()
+    return candidates, rows
+
+
 def _accumulate(table: Table, candidates: list[_Candidate], picked: bool, csv: CsvOptions, progress) -> int:
     """Feed every batch of ``table`` to the accumulators; drop unpicked columns that prove to be text."""
     offset = 0
     for batch in table.batches():
         active = [c for c in candidates if not c.dropped]
         if active and batch.num_rows:
-            frame = _frame(batch, [c.name for c in active])
-            exprs = [_parsed(c.name, table, csv.null_values, strict=False).alias(_key(c.name)) for c in active]
-            # Text stays an integer column while every number in it is written as an integer.
-            exprs += [
-                (_parsed(c.name, table, csv.null_values, strict=False).is_not_null()
-                 & _parsed(c.name, table, csv.null_values, strict=False, dtype=pl.Int64).is_null())
-                .any().alias(f"i:{c.name}")
-                for c in active if table.text and c.integer
-            ]
-            try:
-                parsed = frame.select(exprs)
-            except pl.exceptions.PolarsError as exc:
-                raise DataError(f"cannot read values: {str(exc).splitlines()[0]}", file=table.name) from None
-            for candidate in active:
-                _add_values(candidate, parsed, frame, table, picked, csv, offset)
+            _accumulate_frame(_frame(batch, [c.name for c in active]), active, table, picked, csv, offset)
         offset += batch.num_rows
         if progress:
             progress(batch.num_rows)
     return offset
 
 
+def _accumulate_frame(frame: pl.DataFrame, active: list[_Candidate], table: Table, picked: bool, csv: CsvOptions,
+                      offset: int) -> None:
+    """Add one batch (a frame keyed by ``_key``; text columns are String) to the accumulators."""
+    text = {c.name: frame.schema[_key(c.name)] == pl.String for c in active}
+    exprs = [_parsed(c.name, text[c.name], csv.null_values, strict=False).alias(_key(c.name)) for c in active]
+    # Text stays an integer column while every number in it is written as an integer.
+    exprs += [
+        (_parsed(c.name, True, csv.null_values, strict=False).is_not_null()
+         & _parsed(c.name, True, csv.null_values, strict=False, dtype=pl.Int64).is_null())
+        .any().alias(f"i:{c.name}")
+        for c in active if text[c.name] and c.integer
+    ]
+    try:
+        parsed = frame.select(exprs)
+    except pl.exceptions.PolarsError as exc:
+        raise DataError(f"cannot read values: {str(exc).splitlines()[0]}", file=table.name) from None
+    for candidate in active:
+        _add_values(candidate, parsed, frame, table, picked, csv, offset, text[candidate.name])
+
+
+class _NotPlain(Exception):
+    """polars met something in a CSV file that only the careful reader handles: start again with it."""
+
+
+def _plain_types(table: Table, names: list[str], csv: CsvOptions, *, integers: bool,
+                 nulls_known: bool) -> dict[str, pl.DataType | None]:
+    """How polars should read each of ``names``, judged on the first lines as the careful reader would:
+    Int64 (``integers`` and every number an integer) or Float64 when every value is a number or
+    missing, String when that is unsure (all missing, or a null token polars is not told of: not
+    ``nulls_known``), None
+    when a value is not a number (a text column). A later value that does not fit makes polars fail,
+    and the work starts again with the careful reader."""
+    sample = table.plain.head([_key(n) for n in table.names])
+    tokens = [t for t in csv.null_values if t]
+    kinds = {}
+    for name in names:
+        text = sample[_key(name)]
+        numbers = sample.select(_parsed(name, True, csv.null_values, strict=False)).to_series()
+        if numbers.null_count() > sample.select(_present(name, True, csv.null_values)).to_series().null_count():
+            kinds[name] = None
+        elif numbers.null_count() == numbers.len() or (not nulls_known and text.is_in(tokens).any()):
+            kinds[name] = pl.String
+        elif integers and text.cast(pl.Int64, strict=False).null_count() == numbers.null_count():
+            kinds[name] = pl.Int64
+        else:
+            kinds[name] = pl.Float64
+    return kinds
+
+
+def _accumulate_plain(table: Table, candidates: list[_Candidate], picked: bool, csv: CsvOptions, progress) -> int:
+    """``_accumulate`` for a plain CSV file, read by polars on every core."""
+    plain = table.plain
+    plain.start()
+    try:
+        active = [c for c in candidates if not c.dropped]
+        kinds = _plain_types(table, [c.name for c in active], csv, integers=True, nulls_known=True)
+        for candidate in active:
+            if kinds[candidate.name] is None:
+                if picked:
+                    raise _NotPlain  # the careful reader names the row and value
+                candidate.dropped = True
+            elif kinds[candidate.name] is not pl.Int64 and candidate.integer:
+                candidate.dtype = "double"
+        active = [c for c in active if not c.dropped]
+        dtypes = [kinds.get(n) or pl.String for n in table.names]
+        scan = table.plain.scan([_key(n) for n in table.names], dtypes, null_values=csv.null_values)
+        offset = 0
+        for frame in scan.select([_key(c.name) for c in active]).collect_batches():
+            if plain.problem(wait=False):
+                raise _NotPlain
+            _accumulate_frame(frame, active, table, picked, csv, offset)
+            offset += frame.height
+            if progress:
+                progress(frame.height)
+        if plain.problem() is not None or offset != plain.records:
+            raise _NotPlain
+        return offset
+    except (NormcliError, pl.exceptions.PolarsError):
+        raise _NotPlain from None
+    finally:
+        plain.cancel()
+
+
 def _add_values(candidate: _Candidate, parsed: pl.DataFrame, frame: pl.DataFrame, table: Table, picked: bool,
-                csv: CsvOptions, offset: int) -> None:
+                csv: CsvOptions, offset: int, text: bool) -> None:
     name = candidate.name
     values = parsed[_key(name)]
-    if table.text:
+    if text:
         flag = f"i:{name}"  # "not an integer", beside the column's own key "c:{name}"
         if flag in parsed.columns and parsed[flag][0]:
             candidate.dtype = "double"
@@ -384,7 +469,7 @@ def _transform_batches(table: Table, sidecar: Sidecar, inverse: bool, csv: CsvOp
     """Yield output RecordBatches with ``schema``: scaled columns computed, the others as read."""
     _check_columns(table, sidecar)
     names = sidecar.names
-    parse = [_parsed(name, table, csv.null_values, strict=True).alias(_key(name)) for name in names]
+    parse = [_parsed(name, table.text, csv.null_values, strict=True).alias(_key(name)) for name in names]
     positions = {name: schema.get_field_index(name) for name in names}
     offset = 0
     for batch in table.batches():
@@ -395,19 +480,24 @@ def _transform_batches(table: Table, sidecar: Sidecar, inverse: bool, csv: CsvOp
             raise _diagnose(frame, table, sidecar, csv, offset, exc) from None
         arrays = list(batch.columns)
         for column in sidecar.columns:
-            series = parsed[_key(column.name)]
-            missing = series.is_null().to_numpy() if series.null_count() else None
-            values = _transform(series.to_numpy(), column, inverse)
-            target = schema.field(positions[column.name]).type
-            if column.integer and inverse:
-                arrays[positions[column.name]] = _to_integers(values, missing, target, table.name, column.name, offset)
-            else:
-                array = _arrow(values, missing, pa.float64())
-                arrays[positions[column.name]] = array if target == pa.float64() else array.cast(target)
+            position = positions[column.name]
+            arrays[position] = _transformed(parsed[_key(column.name)], column, inverse, schema.field(position).type,
+                                            table.name, offset)
         yield pa.RecordBatch.from_arrays(arrays, schema=schema)
         offset += batch.num_rows
         if progress:
             progress(batch.num_rows)
+
+
+def _transformed(series: pl.Series, column: ColumnParams, inverse: bool, target: pa.DataType, file,
+                 offset: int) -> pa.Array:
+    """A parsed column scaled (or scaled back), as an Arrow array of type ``target``."""
+    missing = series.is_null().to_numpy() if series.null_count() else None
+    values = _transform(series.to_numpy(), column, inverse)
+    if column.integer and inverse:
+        return _to_integers(values, missing, target, file, column.name, offset)
+    array = _arrow(values, missing, pa.float64())
+    return array if target == pa.float64() else array.cast(target)
 
 
 def _to_integers(values: np.ndarray, missing, target: pa.DataType, file, name, offset) -> pa.Array:
@@ -505,6 +595,13 @@ def _write(table, sidecar, inverse, csv, schema, output, out_format, progress):
                 raise DataError(f"a column of type {field.type} cannot be written as {out_format}; write Parquet",
                                 file=table.name, column=field.name)
     with output_stream(output) as handle:
+        if out_format != "parquet" and table.plain is not None and _fresh_file(handle):
+            try:
+                return _write_plain_csv(table, sidecar, inverse, csv, schema, handle,
+                                        csv.separator(out_format, table.format), progress)
+            except _NotPlain:
+                handle.seek(0)
+                handle.truncate()
         if out_format == "parquet":
             writer = ParquetWriter(handle, schema)
         else:
@@ -519,11 +616,72 @@ def _write(table, sidecar, inverse, csv, schema, output, out_format, progress):
 
 
 def _csv_frame(batch: pa.RecordBatch, sidecar: Sidecar, csv: CsvOptions) -> pl.DataFrame:
-    frame = _frame(batch, batch.schema.names)
+    return _with_na_rep(_frame(batch, batch.schema.names), sidecar, csv)
+
+
+def _with_na_rep(frame, sidecar: Sidecar, csv: CsvOptions):
+    """The frame (eager or lazy) with missing scaled values written as --na-rep."""
     if csv.na_rep:
         scaled = [_key(name) for name in sidecar.names]
         frame = frame.with_columns(pl.col(scaled).cast(pl.String).fill_null(csv.na_rep))
     return frame
+
+
+def _fresh_file(handle) -> bool:
+    """Whether ``handle`` is an empty regular file, which can be emptied again to start over."""
+    try:
+        return stat.S_ISREG(os.fstat(handle.fileno()).st_mode) and handle.tell() == 0
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _write_plain_csv(table: Table, sidecar: Sidecar, inverse: bool, csv: CsvOptions, schema: pa.Schema, handle,
+                     separator: str, progress: Progress | None) -> None:
+    """apply or invert a plain CSV file to CSV in one polars pipeline (parallel reading and writing),
+    the arithmetic still numpy's, batch by batch. Raises _NotPlain, having written part of the output,
+    when the file proves not to be plain or anything is amiss: the caller starts again."""
+    _check_columns(table, sidecar)
+    plain = table.plain
+    plain.start()
+    rows = [0]
+    first = sidecar.names[0]
+
+    def transform(series: pl.Series, column: ColumnParams, target: pa.DataType) -> pl.Series:
+        if plain.problem(wait=False):
+            raise _NotPlain
+        if series.dtype == pl.String:
+            series = series.to_frame().select(_parsed(column.name, True, csv.null_values, strict=True)).to_series()
+        values = series.to_numpy()
+        if np.count_nonzero(np.isnan(values)) != series.null_count():
+            raise _NotPlain  # NaN written as a number: the careful reader decides what it is
+        if column.name == first:
+            rows[0] += series.len()
+            if progress:
+                progress(series.len())
+        return pl.from_arrow(_transformed(series, column, inverse, target, table.name, 0))
+
+    try:
+        kinds = _plain_types(table, sidecar.names, csv, integers=False, nulls_known=False)
+        if any(kind is None for kind in kinds.values()):
+            raise _NotPlain  # the careful reader names the row and value
+        dtypes = [kinds.get(name, pl.String) for name in table.names]
+        scan = plain.scan([_key(n) for n in table.names], dtypes)
+        exprs = []
+        for column in sidecar.columns:
+            target = schema.field(column.name).type
+            exprs.append(pl.col(_key(column.name)).map_batches(
+                lambda series, column=column, target=target: transform(series, column, target),
+                return_dtype=pl.Series(np.empty(0, target.to_pandas_dtype())).dtype, is_elementwise=True))
+        handle.write(csv_header(schema.names, separator))
+        handle.flush()
+        _with_na_rep(scan.with_columns(exprs), sidecar, csv).sink_csv(
+            handle, include_header=False, separator=separator, null_value="")
+        if plain.problem() is not None or rows[0] != plain.records:
+            raise _NotPlain
+    except (NormcliError, pl.exceptions.PolarsError):
+        raise _NotPlain from None
+    finally:
+        plain.cancel()
 
 
 def apply(data, sidecar, output=None, *, input_format=None, output_format=None, csv: CsvOptions = CsvOptions(),

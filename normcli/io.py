@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+import numpy as np
 import pyarrow as pa
 
 from .errors import DataError, FileError, UsageError
@@ -79,11 +80,12 @@ class Table:
     """A table to read once, batch by batch."""
 
     def __init__(self, name: str, schema: pa.Schema, batches: Iterator[pa.RecordBatch], *, text: bool, fmt: str,
-                 cleanup=None):
+                 cleanup=None, plain: "PlainCsv | None" = None):
         self.name = name
         self.schema = schema
         self.text = text  # values are text to parse (CSV, TSV)
         self.format = fmt
+        self.plain = plain  # a CSV/TSV file that polars' parallel reader may read instead
         self._batches = batches
         self._cleanup = cleanup
 
@@ -333,8 +335,8 @@ def _open_csv(stream, name: str, fmt: str, options: CsvOptions, path=None) -> Ta
                              row=where and where[0], value=where and where[1])
         return DataError(f"cannot parse: {message}", file=name)
 
-    try:
-        reader = pcsv.open_csv(
+    def open_reader():
+        return pcsv.open_csv(
             io.BufferedReader(_Replay(prefix, stream), buffer_size=1 << 20),
             read_options=pcsv.ReadOptions(
                 column_names=names, skip_rows=1, block_size=CSV_BLOCK_BYTES, encoding=options.encoding,
@@ -352,11 +354,14 @@ def _open_csv(stream, name: str, fmt: str, options: CsvOptions, path=None) -> Ta
                 quoted_strings_can_be_null=False,
             ),
         )
-    except pa.ArrowInvalid as exc:
-        close()
-        raise failure(exc) from None
 
     def batches():
+        # Opened on first use: the reader parses its first block at once, wasted when polars reads.
+        try:
+            reader = open_reader()
+        except pa.ArrowInvalid as exc:
+            close()
+            raise failure(exc) from None
         try:
             yield from reader
         except pa.ArrowInvalid as exc:
@@ -365,7 +370,127 @@ def _open_csv(stream, name: str, fmt: str, options: CsvOptions, path=None) -> Ta
             reader.close()
             close()
 
-    return Table(name, schema, batches(), text=True, fmt=fmt)
+    plain = None
+    if path is not None and len(names) > 1 and options.encoding.lower().replace("-", "") == "utf8":
+        plain = PlainCsv(path, schema.names, separator)
+    return Table(name, schema, batches(), text=True, fmt=fmt, cleanup=close, plain=plain)
+
+
+class PlainCsv:
+    """A CSV or TSV file that polars' parallel reader reads exactly as the careful reader above does.
+
+    polars gives a short row nulls without a word, makes a blank line a row of nulls, reads a field of
+    spaces as missing and does not end a line at a lone carriage return. So the file counts as plain
+    only when it has no quote character, no blank line, no field starting with whitespace, no lone
+    carriage return, and exactly as many separators as its lines need (polars refuses a long row
+    itself, so the total proves every row). ``start`` checks that on a second thread (numpy releases
+    the lock) while polars reads; ``problem`` gives the verdict. A caller that finds the file is not
+    plain, or meets anything unusual, does the work again with the careful reader.
+    """
+
+    def __init__(self, path, names: list[str], separator: str):
+        self.path = os.fspath(path)
+        self.names = names
+        self.separator = separator
+        self.records: int | None = None  # data rows, once checked
+        self._problem: str | None = None
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    def scan(self, keys: list[str], dtypes: list, null_values=None):
+        """A polars LazyFrame of the records, column i named ``keys[i]`` and read as ``dtypes[i]``;
+        an empty field is missing, and so is one of ``null_values``."""
+        import polars as pl
+
+        return pl.scan_csv(
+            self.path, has_header=False, skip_lines=1, separator=self.separator, quote_char=None,
+            schema=dict(zip(keys, dtypes)), null_values=list(null_values) if null_values else None,
+            empty_string_is_null=True, infer_schema=False,
+            truncate_ragged_lines=False, encoding="utf8", raise_if_empty=False, glob=False,
+        )
+
+    def head(self, keys: list[str], size: int = 1 << 16):
+        """The whole lines in the first ``size`` bytes, as a polars frame of text (the header left out)."""
+        import polars as pl
+
+        with open(self.path, "rb") as handle:
+            raw = handle.read(size)
+        if len(raw) == size:
+            raw = raw[: raw.rfind(b"\n") + 1]
+        return pl.read_csv(io.BytesIO(raw), has_header=False, skip_lines=1, separator=self.separator,
+                           quote_char=None, schema=dict.fromkeys(keys, pl.String), null_values=None,
+                           empty_string_is_null=True, infer_schema=False, raise_if_empty=False)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._check, name="normcli-check", daemon=True)
+        self._thread.start()
+
+    def problem(self, wait: bool = True) -> str | None:
+        """Why the file is not plain (None when it is); without ``wait``, only what is known so far."""
+        if wait and self._thread is not None:
+            self._thread.join()
+        return self._problem
+
+    def cancel(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def _check(self) -> None:
+        try:
+            self._problem = self._scan_bytes()
+        except OSError as exc:
+            self._problem = f"cannot read: {exc}"
+
+    def _scan_bytes(self) -> str | None:
+        sep = ord(self.separator)
+        # Bytes that need a closer look; each is rare in numeric data, and find() is a fast memchr.
+        unusual = [b for b in (b'"', b"\r", b" ", b"\t", b"\x0b", b"\x0c") if b != self.separator.encode()]
+        newlines = separators = 0
+        previous = ord("\n")  # the byte before the current block; the file starts a line
+        pending_cr = False
+        buffer = bytearray(CSV_BLOCK_BYTES)
+        with open(self.path, "rb", buffering=0) as handle:
+            while size := handle.readinto(buffer):
+                if self._stop.is_set():
+                    return "cancelled"
+                block = np.frombuffer(buffer, dtype=np.uint8, count=size)
+                if pending_cr and block[0] != ord("\n"):
+                    return "a carriage return that does not end a line"
+                pending_cr = False
+                newlines += int(np.count_nonzero(block == ord("\n")))
+                separators += int(np.count_nonzero(block == sep))
+                if any(buffer.find(b, 0, size) >= 0 for b in unusual):
+                    problem = self._look_closer(block, sep, previous)
+                    if problem:
+                        return problem
+                    pending_cr = bool(block[-1] == ord("\r"))
+                previous = int(block[-1])
+        if pending_cr:
+            return "a carriage return that does not end a line"
+        lines = newlines + (previous != ord("\n"))
+        if separators != (len(self.names) - 1) * lines:
+            return "rows of differing length, or blank lines"
+        self.records = lines - 1
+        return None
+
+    @staticmethod
+    def _look_closer(block: np.ndarray, sep: int, previous: int) -> str | None:
+        if (block == ord('"')).any():
+            return "quote characters"
+        space = (block == ord(" ")) | (block == 0x0B) | (block == 0x0C)
+        if sep != ord("\t"):
+            space |= block == ord("\t")
+        starts = np.flatnonzero(space)
+        if starts.size:
+            before = np.where(starts > 0, block[starts - 1], previous)
+            if ((before == sep) | (before == ord("\n"))).any():
+                return "a field that starts with whitespace"
+        returns = np.flatnonzero(block == ord("\r"))
+        inside = returns[returns + 1 < block.size]
+        if (block[inside + 1] != ord("\n")).any():
+            return "a carriage return that does not end a line"
+        return None
 
 
 def _first_undecodable(path, separator: str, encoding: str, index: int) -> tuple[int, str] | None:
@@ -478,6 +603,13 @@ def write_text(path, text: str) -> None:
         handle.write(text.encode("utf-8"))
 
 
+def csv_header(names: list[str], separator: str) -> bytes:
+    """The header line for ``names``, quoted where needed."""
+    header = io.StringIO()
+    csv.writer(header, delimiter=separator, lineterminator="\n").writerow(names)
+    return header.getvalue().encode("utf-8")
+
+
 class CsvWriter:
     """Writes polars frames as CSV text. Serialising runs on a second thread while the next batch is
     read and computed (polars releases the GIL while it formats)."""
@@ -487,9 +619,7 @@ class CsvWriter:
         self._separator = separator
         # The header is written by us, not by polars, which would rename a blank column name; and
         # only once the first rows are ready, so that an early error leaves stdout empty.
-        header = io.StringIO()
-        csv.writer(header, delimiter=separator, lineterminator="\n").writerow(schema.names)
-        self._header: bytes | None = header.getvalue().encode("utf-8")
+        self._header: bytes | None = csv_header(schema.names, separator)
         self._queue: queue.Queue = queue.Queue(maxsize=2)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, daemon=True)
