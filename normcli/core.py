@@ -30,7 +30,7 @@ from .io import (
 )
 from .methods import DEFAULT_METHOD, make_method
 from .sidecar import INTEGER_DTYPES, ColumnParams, Sidecar
-from .stats import MAX_DECIMALS, ColumnAccumulator, capped_decimals, round_decimal
+from .stats import MAX_DECIMALS, ColumnAccumulator, InfiniteValue, capped_decimals, round_decimal
 
 _EPS = float(np.finfo(np.float64).eps)
 SIDECAR_KEY = b"normcli.sidecar"
@@ -292,7 +292,7 @@ def _accumulate_frame(frame: pl.DataFrame, active: list[_Candidate], table: Tabl
                       offset: int) -> None:
     """Add one batch (a frame keyed by ``_key``; text columns are String) to the accumulators."""
     text = {c.name: frame.schema[_key(c.name)] == pl.String for c in active}
-    exprs = [_parsed(c.name, text[c.name], csv.null_values, strict=False).alias(_key(c.name)) for c in active]
+    exprs = [_parsed(c.name, True, csv.null_values, strict=False).alias(_key(c.name)) for c in active if text[c.name]]
     # Text stays an integer column while every number in it is written as an integer.
     exprs += [
         (_parsed(c.name, True, csv.null_values, strict=False).is_not_null()
@@ -301,11 +301,13 @@ def _accumulate_frame(frame: pl.DataFrame, active: list[_Candidate], table: Tabl
         for c in active if text[c.name] and c.integer
     ]
     try:
-        parsed = frame.select(exprs)
+        parsed = frame.select(exprs) if exprs else None
     except pl.exceptions.PolarsError as exc:
         raise DataError(f"cannot read values: {str(exc).splitlines()[0]}", file=table.name) from None
     for candidate in active:
-        _add_values(candidate, parsed, frame, table, picked, csv, offset, text[candidate.name])
+        # Numbers are taken as they are (no polars select per batch: it costs more than the work).
+        _add_values(candidate, parsed if text[candidate.name] else frame, frame, table, picked, csv, offset,
+                    text[candidate.name])
 
 
 class _NotPlain(Exception):
@@ -386,14 +388,13 @@ def _add_values(candidate: _Candidate, parsed: pl.DataFrame, frame: pl.DataFrame
                     raise DataError("not a number", file=table.name, column=name, row=offset + bad[0] + 1, value=bad[1])
                 candidate.dropped = True  # a text column: not scaled by default
                 return
-    array = values.to_numpy()
-    infinite = np.isinf(array)
-    if infinite.any():
-        index = int(np.argmax(infinite))
-        raw = frame[_key(name)][index]
+    array = values.to_numpy()  # float64 with NaN where missing, or the column's own numeric type
+    try:
+        candidate.accumulator.update(array if array.dtype == np.float64 else array.astype(np.float64))
+    except InfiniteValue as exc:
+        raw = frame[_key(name)][exc.index]
         raise DataError("infinite value; fit needs finite numbers", file=table.name, column=name,
-                        row=offset + index + 1, value=raw if isinstance(raw, str) else repr(float(raw)))
-    candidate.accumulator.update(array)
+                        row=offset + exc.index + 1, value=raw if isinstance(raw, str) else repr(float(raw))) from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -596,10 +597,12 @@ def _write(table, sidecar, inverse, csv, schema, output, out_format, progress):
                                 file=table.name, column=field.name)
     with output_stream(output) as handle:
         if out_format != "parquet" and table.plain is not None and _fresh_file(handle):
+            gate = _Gate(handle)
             try:
-                return _write_plain_csv(table, sidecar, inverse, csv, schema, handle,
+                return _write_plain_csv(table, sidecar, inverse, csv, schema, gate,
                                         csv.separator(out_format, table.format), progress)
             except _NotPlain:
+                gate.shut()
                 handle.seek(0)
                 handle.truncate()
         if out_format == "parquet":
@@ -625,6 +628,25 @@ def _with_na_rep(frame, sidecar: Sidecar, csv: CsvOptions):
         scaled = [_key(name) for name in sidecar.names]
         frame = frame.with_columns(pl.col(scaled).cast(pl.String).fill_null(csv.na_rep))
     return frame
+
+
+class _Gate:
+    """A file that polars writes to through ``write`` (not its descriptor), and that can be shut: after
+    a failed pipeline polars may still flush a buffer, which must not land in the redone output."""
+
+    def __init__(self, handle):
+        self._handle = handle
+        self._open = True
+
+    def write(self, data) -> int:
+        return self._handle.write(data) if self._open else len(data)
+
+    def flush(self) -> None:
+        if self._open:
+            self._handle.flush()
+
+    def shut(self) -> None:
+        self._open = False
 
 
 def _fresh_file(handle) -> bool:

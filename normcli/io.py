@@ -80,7 +80,7 @@ class Table:
     """A table to read once, batch by batch."""
 
     def __init__(self, name: str, schema: pa.Schema, batches: Iterator[pa.RecordBatch], *, text: bool, fmt: str,
-                 cleanup=None, plain: "PlainCsv | None" = None):
+                 cleanup=None, plain: PlainCsv | None = None):
         self.name = name
         self.schema = schema
         self.text = text  # values are text to parse (CSV, TSV)
@@ -303,8 +303,6 @@ def _end_of_first_record(raw: bytes) -> int | None:
 
 
 def _open_csv(stream, name: str, fmt: str, options: CsvOptions, path=None) -> Table:
-    import pyarrow.csv as pcsv
-
     separator = options.separator(fmt)
     close = (lambda: None) if stream is sys.stdin.buffer else stream.close
     try:
@@ -336,6 +334,8 @@ def _open_csv(stream, name: str, fmt: str, options: CsvOptions, path=None) -> Ta
         return DataError(f"cannot parse: {message}", file=name)
 
     def open_reader():
+        import pyarrow.csv as pcsv  # a tenth of a second, spared when polars reads the file
+
         return pcsv.open_csv(
             io.BufferedReader(_Replay(prefix, stream), buffer_size=1 << 20),
             read_options=pcsv.ReadOptions(
@@ -346,7 +346,7 @@ def _open_csv(stream, name: str, fmt: str, options: CsvOptions, path=None) -> Ta
             parse_options=pcsv.ParseOptions(delimiter=separator, quote_char='"', newlines_in_values=True,
                                             invalid_row_handler=on_invalid_row),
             convert_options=pcsv.ConvertOptions(
-                column_types={n: pa.string() for n in names},
+                column_types=dict.fromkeys(names, pa.string()),
                 # An empty field is missing; a quoted empty field "" stays an empty string, so
                 # both come back out as they went in.
                 null_values=[""],
@@ -409,10 +409,13 @@ class PlainCsv:
             truncate_ragged_lines=False, encoding="utf8", raise_if_empty=False, glob=False,
         )
 
-    def head(self, keys: list[str], size: int = 1 << 16):
-        """The whole lines in the first ``size`` bytes, as a polars frame of text (the header left out)."""
+    HEAD_BYTES = 1 << 16
+
+    def head(self, keys: list[str]):
+        """The whole lines in the first HEAD_BYTES bytes, as a polars frame of text (the header left out)."""
         import polars as pl
 
+        size = self.HEAD_BYTES
         with open(self.path, "rb") as handle:
             raw = handle.read(size)
         if len(raw) == size:

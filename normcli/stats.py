@@ -72,7 +72,7 @@ def capped_decimals(values: np.ndarray, decimals: int, largest: float | None = N
     return np.minimum(decimals, significant_decimals(values))
 
 
-def decimals_needed(values: np.ndarray, start: int) -> int | None:
+def decimals_needed(values: np.ndarray, start: int, largest: float | None = None) -> int | None:
     """Fewest decimal places d >= start (negative: 10s, 100s, ...) at which every value is written
     exactly, each value capped at its own 15 significant digits; None when some value has more than
     15 significant digits (or lies beyond the powers of ten a float holds exactly).
@@ -80,14 +80,19 @@ def decimals_needed(values: np.ndarray, start: int) -> int | None:
     The coarsest such grid is what lets invert undo the rounding of apply even for a value much
     smaller than the column's centre; invert rounds with the same helpers.
     """
-    magnitude = np.abs(values)
-    largest = magnitude.max() if magnitude.size else 0.0
+    if largest is None:
+        largest = np.abs(values).max() if values.size else 0.0
     if largest == 0:
         return start
-    magnitude[magnitude == 0] = np.inf
-    fewest, most = SIGNIFICANT_DIGITS - 1 - _exponents(np.array([largest, magnitude.min()]))
+    fewest = SIGNIFICANT_DIGITS - 1 - _exponents(np.array([largest]))[0]
     if fewest < -MAX_DECIMALS:  # beyond 1e37: 10**k is no longer an exact float
         return None
+    # Most batches need no more places than those before them: one check, no search.
+    if np.array_equal(round_decimal(values, capped_decimals(values, start, largest)), values):
+        return start
+    magnitude = np.abs(values)
+    magnitude[magnitude == 0] = np.inf
+    most = SIGNIFICANT_DIGITS - 1 - _exponents(np.array([magnitude.min()]))[0]
     # No value can be written with fewer places than its leading digit allows.
     for d in range(max(start, int(most) - (SIGNIFICANT_DIGITS - 1)), MAX_DECIMALS + 1):
         if np.array_equal(round_decimal(values, capped_decimals(values, d, largest)), values):
@@ -95,6 +100,14 @@ def decimals_needed(values: np.ndarray, start: int) -> int | None:
         if d >= most:  # every value is at its 15-digit cap and still not exact
             return None
     return None
+
+
+class InfiniteValue(ValueError):
+    """An infinite value given to ColumnAccumulator.update, at ``index`` of the values."""
+
+    def __init__(self, index: int):
+        super().__init__(f"infinite value at index {index}")
+        self.index = index
 
 
 class ColumnAccumulator:
@@ -118,16 +131,22 @@ class ColumnAccumulator:
         self._m2_u = 0.0  # sum of squared deviations, in unit**2
 
     def update(self, values: np.ndarray) -> None:
-        """Add float64 values; NaN marks a missing value. Infinite values must be refused before."""
-        present = values[~np.isnan(values)]
-        self.nulls += values.size - present.size
+        """Add float64 values; NaN marks a missing value. An infinite value raises InfiniteValue
+        with its index, before anything is added."""
+        missing = np.isnan(values)
+        present = values[~missing] if missing.any() else values
         if present.size == 0:
+            self.nulls += values.size
             return
+        low, high = float(present.min()), float(present.max())
+        if math.isinf(low) or math.isinf(high):
+            raise InfiniteValue(int(np.argmax(np.isinf(values))))
+        self.nulls += values.size - present.size
         self.count += present.size
-        self.minimum = min(self.minimum, float(present.min()))
-        self.maximum = max(self.maximum, float(present.max()))
+        self.minimum = min(self.minimum, low)
+        self.maximum = max(self.maximum, high)
         if self.decimals is not None:
-            self.decimals = decimals_needed(present, self.decimals)
+            self.decimals = decimals_needed(present, self.decimals, max(-low, high))
         if self.keep_values:
             self._values.append(present)
         if self.moments:

@@ -1,0 +1,138 @@
+"""The plain-CSV path (polars reads the file in parallel) against the careful reader: the same
+sidecar, the same output bytes, the same errors, on every file; and it is the path taken when it can be."""
+
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from unittest import mock
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import normcli
+from normcli.errors import NormcliError
+
+NUMBERS = ["5", "-12", "+3", "007", "0", "-0", "1.5", "-0.25", ".5", "5.", "1e3", "2.5E-4", "123456.789012",
+           "99999999999999.9", "1e300", "-7"]
+ODD = ["", "", "NA", "null", "NaN", "nan", "NAN", "inf", "-inf", "  ", " 5", "5 ", "abc", "New York", '"7"',
+       '""', '"a,b"', "1,5"]
+
+
+@contextmanager
+def careful_reader_only():
+    with mock.patch("normcli.io.PlainCsv", lambda *args, **kwargs: None):
+        yield
+
+
+@contextmanager
+def careful_reader_forbidden():
+    def refuse(*args, **kwargs):
+        raise AssertionError("the careful reader was used")
+
+    with mock.patch("normcli.io._Replay", refuse):
+        yield
+
+
+def outcome(source: Path, out: Path, **fit_options) -> tuple:
+    """What fit, apply and invert make of ``source``: the sidecar and output bytes, or the error."""
+    try:
+        sidecar = normcli.fit(str(source), **fit_options)
+    except NormcliError as exc:
+        return ("fit", str(exc))
+    result = [sidecar.to_json()]
+    for command, source_path, target in (("apply", source, out / "scaled.csv"), ("invert", out / "scaled.csv",
+                                                                                   out / "back.csv")):
+        try:
+            getattr(normcli, command)(str(source_path), sidecar, str(target))
+        except NormcliError as exc:
+            return (*result, command, str(exc))
+        result.append(target.read_bytes())
+    return tuple(result)
+
+
+def both_ways(text: bytes, head_bytes: int = 1 << 16, **fit_options) -> tuple[tuple, tuple]:
+    with tempfile.TemporaryDirectory() as tmp, mock.patch("normcli.io.PlainCsv.HEAD_BYTES", head_bytes):
+        tmp = Path(tmp)
+        source = tmp / "in.csv"
+        source.write_bytes(text)
+        (tmp / "a").mkdir()
+        (tmp / "b").mkdir()
+        fast = outcome(source, tmp / "a", **fit_options)
+        with careful_reader_only():
+            careful = outcome(source, tmp / "b", **fit_options)
+    return fast, careful
+
+
+@st.composite
+def csv_files(draw):
+    """Small CSV files, mostly plain numbers, with now and then every oddity the plain check must catch."""
+    columns = draw(st.integers(1, 4))
+    rows = draw(st.integers(0, 25))
+    odd_rate = draw(st.sampled_from([0, 0, 0.05, 0.2]))
+    lines = [",".join(f"c{i}" for i in range(columns))]
+    for _ in range(rows):
+        fields = []
+        for _ in range(columns):
+            pool = ODD if draw(st.floats(0, 1)) < odd_rate else NUMBERS
+            fields.append(draw(st.sampled_from(pool)))
+        if odd_rate and draw(st.floats(0, 1)) < odd_rate / 2:
+            fields = fields[: draw(st.integers(0, columns + 1))] if columns > 1 else fields + ["9"]
+        lines.append(",".join(fields))
+    ending = draw(st.sampled_from(["\n", "\n", "\r\n"]))
+    text = ending.join(lines) + draw(st.sampled_from([ending, ending, "", ending * 2]))
+    return text.encode()
+
+
+@settings(max_examples=200, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(text=csv_files(), picked=st.booleans(), head_bytes=st.sampled_from([1 << 16, 16, 40]))
+def test_plain_path_and_careful_reader_agree(text, picked, head_bytes):
+    # A small head makes the types be chosen on the first line or two, so that what follows tests
+    # how the polars reading itself meets each oddity.
+    options = {"columns": ["c0"]} if picked else {}
+    fast, careful = both_ways(text, head_bytes, **options)
+    assert fast == careful
+
+
+def clean_file(rows: int) -> str:
+    return "a,b,label\n" + "".join(f"{i * 0.5},{i % 7},x{i % 3}\n" for i in range(rows))
+
+
+@pytest.mark.parametrize("tail", [
+    "1.5,NA,x\n",          # a null token polars is not told of, after the lines the types are chosen on
+    "1.5,2.5,x\n",         # a float in a column that began as integers
+    "abc,2,x\n",           # text in a number column
+    "NaN,2,x\n",           # NaN, a null token
+    "1.5,2\n",             # a short row
+    "1.5,2,x,9\n",         # a long row
+    "1.5,2,x\n\n3,4,y\n",  # a blank line
+    '1.5,"2",x\n',         # quotes
+    "1.5, 2,x\n",          # a field that starts with a space
+    "  ,2,x\n",            # a field of spaces (polars reads it as missing)
+    "1e999,2,x\n",         # infinite
+])
+@pytest.mark.parametrize("picked", [False, True])
+def test_oddities_after_the_first_lines_are_caught(tail, picked):
+    text = (clean_file(10000) + tail).encode()  # beyond the first 64 KiB the types are chosen on
+    fast, careful = both_ways(text, **({"columns": ["a", "b"]} if picked else {}))
+    assert fast == careful
+
+
+def test_a_plain_file_never_reaches_the_careful_reader(tmp_path):
+    source = tmp_path / "in.csv"
+    source.write_text(clean_file(3000) + "7.5,,\n8.5,NA,x\n")  # an empty field, and a null token in the first lines
+    with careful_reader_forbidden():
+        sidecar = normcli.fit(str(source))
+        normcli.apply(str(source), sidecar, str(tmp_path / "s.csv"))
+        normcli.invert(str(tmp_path / "s.csv"), sidecar, str(tmp_path / "b.csv"))
+    assert (tmp_path / "b.csv").read_text() == source.read_text().replace("8.5,NA,x", "8.5,,x")
+    assert sidecar["b"].dtype == "int64" and sidecar["a"].dtype == "double"
+    assert "label" not in sidecar.names
+
+
+def test_an_odd_file_falls_back_and_counts_progress_once_per_reading(tmp_path):
+    source = tmp_path / "in.csv"
+    source.write_text(clean_file(3000) + '1,"2",x\n')
+    seen = []
+    normcli.fit(str(source), progress=seen.append)
+    assert sum(seen) >= 3001
