@@ -7,10 +7,11 @@ polars DataFrame or a pyarrow Table. Frames come back as the same kind; paths ar
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 from dataclasses import dataclass, replace
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import polars as pl
@@ -339,11 +340,38 @@ def _plain_types(table: Table, names: list[str], csv: CsvOptions, *, integers: b
     return kinds
 
 
+def _plain_frames(table: Table, dtypes: dict, columns: list[str], null_values=None) -> Iterator[pl.DataFrame]:
+    """The records of a plain CSV file, read by polars on every core, as frames of ``columns`` keyed by
+    ``_key``, each read as ``dtypes[name]`` (String when not given). Raises _NotPlain as soon as the
+    file's check fails, and at the end unless the check passed and the rows add up."""
+    plain = table.plain
+    scan = plain.scan([_key(n) for n in table.names], [dtypes.get(n) or pl.String for n in table.names],
+                      null_values=null_values)
+    rows = 0
+    for frame in scan.select([_key(n) for n in columns]).collect_batches():
+        if plain.problem(wait=False):
+            raise _NotPlain
+        rows += frame.height
+        yield frame
+    if plain.problem() is not None or rows != plain.records:
+        raise _NotPlain
+
+
+@contextlib.contextmanager
+def _plain_attempt(table: Table):
+    """Check the file beside the reading; anything polars or normcli refuses means start again."""
+    table.plain.start()
+    try:
+        yield
+    except (NormcliError, pl.exceptions.PolarsError):
+        raise _NotPlain from None
+    finally:
+        table.plain.cancel()
+
+
 def _accumulate_plain(table: Table, candidates: list[_Candidate], picked: bool, csv: CsvOptions, progress) -> int:
     """``_accumulate`` for a plain CSV file, read by polars on every core."""
-    plain = table.plain
-    plain.start()
-    try:
+    with _plain_attempt(table):
         active = [c for c in candidates if not c.dropped]
         kinds = _plain_types(table, [c.name for c in active], csv, integers=True, nulls_known=True)
         for candidate in active:
@@ -354,23 +382,13 @@ def _accumulate_plain(table: Table, candidates: list[_Candidate], picked: bool, 
             elif kinds[candidate.name] is not pl.Int64 and candidate.integer:
                 candidate.dtype = "double"
         active = [c for c in active if not c.dropped]
-        dtypes = [kinds.get(n) or pl.String for n in table.names]
-        scan = table.plain.scan([_key(n) for n in table.names], dtypes, null_values=csv.null_values)
         offset = 0
-        for frame in scan.select([_key(c.name) for c in active]).collect_batches():
-            if plain.problem(wait=False):
-                raise _NotPlain
+        for frame in _plain_frames(table, kinds, [c.name for c in active], csv.null_values):
             _accumulate_frame(frame, active, table, picked, csv, offset)
             offset += frame.height
             if progress:
                 progress(frame.height)
-        if plain.problem() is not None or offset != plain.records:
-            raise _NotPlain
         return offset
-    except (NormcliError, pl.exceptions.PolarsError):
-        raise _NotPlain from None
-    finally:
-        plain.cancel()
 
 
 def _add_values(candidate: _Candidate, parsed: pl.DataFrame, frame: pl.DataFrame, table: Table, picked: bool,
@@ -414,12 +432,26 @@ def _restore(x: np.ndarray, column: ColumnParams) -> np.ndarray:
         return np.round(x) if column.integer else x
     scale, offset = column.affine
     origin = abs(offset / scale) if scale else 0.0
-    decimals = capped_decimals(x, column.decimals)
+    # In place wherever it can be: each fresh temporary costs page faults.
+    magnitude = np.abs(x)
+    largest = np.fmax.reduce(magnitude) if x.size else 0.0  # NaN left out
+    decimals = capped_decimals(x, column.decimals, largest if np.isfinite(largest) else None)
     with np.errstate(invalid="ignore", over="ignore"):
-        rounded = round_decimal(x, np.clip(decimals, -MAX_DECIMALS, MAX_DECIMALS))
-        near = (np.abs(rounded - x) <= (np.abs(x) + origin) * (64 * _EPS)) & (decimals >= -MAX_DECIMALS)
-    restored = np.where(near, rounded, x)
-    return np.round(restored) if column.integer else restored
+        restored = round_decimal(x, np.clip(decimals, -MAX_DECIMALS, MAX_DECIMALS))
+        error = np.subtract(restored, x)
+        np.abs(error, out=error)
+        magnitude += origin
+        magnitude *= 64 * _EPS  # the tolerance
+        far = np.less_equal(error, magnitude)  # near, where no NaN is involved
+        np.logical_not(far, out=far)
+    if np.ndim(decimals):
+        far |= decimals < -MAX_DECIMALS
+    elif decimals < -MAX_DECIMALS:
+        far[:] = True
+    np.copyto(restored, x, where=far)
+    if column.integer:
+        np.round(restored, out=restored)
+    return restored
 
 
 def _transform(values: np.ndarray, column: ColumnParams, inverse: bool) -> np.ndarray:
@@ -491,10 +523,15 @@ def _transform_batches(table: Table, sidecar: Sidecar, inverse: bool, csv: CsvOp
 
 
 def _transformed(series: pl.Series, column: ColumnParams, inverse: bool, target: pa.DataType, file,
-                 offset: int) -> pa.Array:
-    """A parsed column scaled (or scaled back), as an Arrow array of type ``target``."""
+                 offset: int, nan_is_missing: bool = True) -> pa.Array:
+    """A parsed column scaled (or scaled back), as an Arrow array of type ``target``. Without
+    ``nan_is_missing``, raises _NotPlain at a NaN that is not a missing value."""
     missing = series.is_null().to_numpy() if series.null_count() else None
-    values = _transform(series.to_numpy(), column, inverse)
+    values = series.to_numpy()
+    if not nan_is_missing and np.isnan(values).any():
+        if np.count_nonzero(np.isnan(values)) != series.null_count():
+            raise _NotPlain  # NaN written as a number: the careful reader decides what it is
+    values = _transform(values, column, inverse)
     if column.integer and inverse:
         return _to_integers(values, missing, target, file, column.name, offset)
     array = _arrow(values, missing, pa.float64())
@@ -605,17 +642,59 @@ def _write(table, sidecar, inverse, csv, schema, output, out_format, progress):
                 gate.shut()
                 handle.seek(0)
                 handle.truncate()
-        if out_format == "parquet":
-            writer = ParquetWriter(handle, schema)
-        else:
-            writer = CsvWriter(handle, schema, csv.separator(out_format, table.format))
-        try:
-            for batch in _transform_batches(table, sidecar, inverse, csv, schema, progress):
-                writer.write(batch if out_format == "parquet" else _csv_frame(batch, sidecar, csv))
-            writer.close()
-        except BaseException:
-            writer.abort()
-            raise
+        if out_format == "parquet" and table.plain is not None and _fresh_file(handle):
+            try:
+                return _write_batches(table, sidecar, csv, schema, handle, out_format,
+                                      _plain_batches(table, sidecar, inverse, csv, schema, progress))
+            except _NotPlain:
+                handle.seek(0)
+                handle.truncate()
+        _write_batches(table, sidecar, csv, schema, handle, out_format,
+                       _transform_batches(table, sidecar, inverse, csv, schema, progress))
+
+
+def _write_batches(table, sidecar, csv, schema, handle, out_format, batches) -> None:
+    if out_format == "parquet":
+        writer = ParquetWriter(handle, schema, continuous=sidecar.names)
+    else:
+        writer = CsvWriter(handle, schema, csv.separator(out_format, table.format))
+    try:
+        for batch in batches:
+            writer.write(batch if out_format == "parquet" else _csv_frame(batch, sidecar, csv))
+        writer.close()
+    except BaseException:
+        writer.abort()
+        raise
+
+
+def _plain_batches(table: Table, sidecar: Sidecar, inverse: bool, csv: CsvOptions, schema: pa.Schema,
+                   progress: Progress | None) -> Iterator[pa.RecordBatch]:
+    """``_transform_batches`` for a plain CSV file, read by polars on every core."""
+    _check_columns(table, sidecar)
+    with _plain_attempt(table):
+        kinds = _plain_types(table, sidecar.names, csv, integers=False, nulls_known=False)
+        if any(kind is None for kind in kinds.values()):
+            raise _NotPlain  # the careful reader names the row and value
+        for frame in _plain_frames(table, kinds, table.names):
+            arrays = []
+            for field in schema:
+                series = frame[_key(field.name)]
+                if field.name in sidecar.names:
+                    column = sidecar[field.name]
+                    arrays.append(_transformed(_as_number(series, column, csv), column, inverse, field.type,
+                                               table.name, 0, nan_is_missing=False))
+                else:
+                    arrays.append(series.to_arrow().cast(field.type))
+            yield pa.RecordBatch.from_arrays(arrays, schema=schema)
+            if progress:
+                progress(frame.height)
+
+
+def _as_number(series: pl.Series, column: ColumnParams, csv: CsvOptions) -> pl.Series:
+    """A column of a plain CSV file as numbers: text (read so for its null tokens) parsed here."""
+    if series.dtype != pl.String:
+        return series
+    return series.to_frame().select(_parsed(column.name, True, csv.null_values, strict=True)).to_series()
 
 
 def _csv_frame(batch: pa.RecordBatch, sidecar: Sidecar, csv: CsvOptions) -> pl.DataFrame:
@@ -664,30 +743,24 @@ def _write_plain_csv(table: Table, sidecar: Sidecar, inverse: bool, csv: CsvOpti
     when the file proves not to be plain or anything is amiss: the caller starts again."""
     _check_columns(table, sidecar)
     plain = table.plain
-    plain.start()
     rows = [0]
     first = sidecar.names[0]
 
     def transform(series: pl.Series, column: ColumnParams, target: pa.DataType) -> pl.Series:
         if plain.problem(wait=False):
             raise _NotPlain
-        if series.dtype == pl.String:
-            series = series.to_frame().select(_parsed(column.name, True, csv.null_values, strict=True)).to_series()
-        values = series.to_numpy()
-        if np.count_nonzero(np.isnan(values)) != series.null_count():
-            raise _NotPlain  # NaN written as a number: the careful reader decides what it is
+        series = _as_number(series, column, csv)
         if column.name == first:
             rows[0] += series.len()
             if progress:
                 progress(series.len())
-        return pl.from_arrow(_transformed(series, column, inverse, target, table.name, 0))
+        return pl.from_arrow(_transformed(series, column, inverse, target, table.name, 0, nan_is_missing=False))
 
-    try:
+    with _plain_attempt(table):
         kinds = _plain_types(table, sidecar.names, csv, integers=False, nulls_known=False)
         if any(kind is None for kind in kinds.values()):
             raise _NotPlain  # the careful reader names the row and value
-        dtypes = [kinds.get(name, pl.String) for name in table.names]
-        scan = plain.scan([_key(n) for n in table.names], dtypes)
+        scan = plain.scan([_key(n) for n in table.names], [kinds.get(n) or pl.String for n in table.names])
         exprs = []
         for column in sidecar.columns:
             target = schema.field(column.name).type
@@ -700,10 +773,6 @@ def _write_plain_csv(table: Table, sidecar: Sidecar, inverse: bool, csv: CsvOpti
             handle, include_header=False, separator=separator, null_value="")
         if plain.problem() is not None or rows[0] != plain.records:
             raise _NotPlain
-    except (NormcliError, pl.exceptions.PolarsError):
-        raise _NotPlain from None
-    finally:
-        plain.cancel()
 
 
 def apply(data, sidecar, output=None, *, input_format=None, output_format=None, csv: CsvOptions = CsvOptions(),

@@ -667,12 +667,16 @@ class CsvWriter:
 
 
 class ParquetWriter:
-    """Writes batches as Parquet with ``schema`` exactly, gathering them into large row groups."""
+    """Writes batches as Parquet with ``schema`` exactly, gathering them into large row groups.
 
-    def __init__(self, handle, schema: pa.Schema):
+    Columns named in ``continuous`` (scaled numbers) are written without dictionary encoding:
+    trying it on 2M distinct floats made writing 2.7x slower and the file 30% larger."""
+
+    def __init__(self, handle, schema: pa.Schema, continuous=()):
         import pyarrow.parquet as pq
 
-        self._writer = pq.ParquetWriter(handle, schema, compression="zstd")
+        dictionary = [f.name for f in schema if f.name not in set(continuous)]
+        self._writer = pq.ParquetWriter(handle, schema, compression="zstd", use_dictionary=dictionary)
         self._schema = schema
         self._pending: list[pa.RecordBatch] = []
         self._rows = 0
@@ -681,12 +685,18 @@ class ParquetWriter:
         self._pending.append(batch)
         self._rows += batch.num_rows
         if self._rows >= PARQUET_ROW_GROUP_ROWS:
-            self._flush()
+            # Row groups of exactly PARQUET_ROW_GROUP_ROWS, however the batches were cut: the file
+            # is then the same whichever reader produced them.
+            table = pa.Table.from_batches(self._pending, schema=self._schema)
+            full = self._rows - self._rows % PARQUET_ROW_GROUP_ROWS
+            self._writer.write_table(table.slice(0, full), row_group_size=PARQUET_ROW_GROUP_ROWS)
+            self._pending = table.slice(full).to_batches()
+            self._rows -= full
 
     def _flush(self):
-        if self._pending:
+        if self._rows:
             self._writer.write_table(pa.Table.from_batches(self._pending, schema=self._schema),
-                                     row_group_size=max(self._rows, 1))
+                                     row_group_size=self._rows)
         self._pending, self._rows = [], 0
 
     def close(self) -> None:

@@ -2,7 +2,8 @@
 forward and inverse arithmetic and the names it writes to the sidecar.
 
 Forward and inverse work on float64 numpy arrays and follow scikit-learn's arithmetic step for
-step (numpy divides exactly; polars divides a column by a scalar through its reciprocal, which
+step, each step in place on one new array as scikit-learn does it (a fresh temporary costs page
+faults; numpy divides exactly; polars divides a column by a scalar through its reciprocal, which
 is why the arithmetic is not a polars expression), so results match ``sklearn.preprocessing``
 to the last bit.
 """
@@ -113,10 +114,14 @@ class ZScore(Method):
         return super().check(parameters) or _check_positive(parameters, "scale")
 
     def forward(self, x, p):
-        return (x - p["mean"]) / p["scale"]
+        out = x - p["mean"]
+        out /= p["scale"]
+        return out
 
     def inverse(self, y, p):
-        return y * p["scale"] + p["mean"]
+        out = y * p["scale"]
+        out += p["mean"]
+        return out
 
     def affine(self, p):
         return 1.0 / p["scale"], -p["mean"] / p["scale"]
@@ -154,10 +159,14 @@ class MinMax(Method):
         return super().check(parameters) or _check_positive(parameters, "scale")
 
     def forward(self, x, p):
-        return x * p["scale"] + p["min"]
+        out = x * p["scale"]
+        out += p["min"]
+        return out
 
     def inverse(self, y, p):
-        return (y - p["min"]) / p["scale"]
+        out = y - p["min"]
+        out /= p["scale"]
+        return out
 
     def affine(self, p):
         return p["scale"], p["min"]
@@ -219,10 +228,14 @@ class Robust(Method):
         return super().check(parameters) or _check_positive(parameters, "scale")
 
     def forward(self, x, p):
-        return (x - p["center"]) / p["scale"]
+        out = x - p["center"]
+        out /= p["scale"]
+        return out
 
     def inverse(self, y, p):
-        return y * p["scale"] + p["center"]
+        out = y * p["scale"]
+        out += p["center"]
+        return out
 
     def affine(self, p):
         return 1.0 / p["scale"], -p["center"] / p["scale"]

@@ -212,12 +212,16 @@ class ColumnAccumulator:
     def is_constant(self) -> bool:
         """scikit-learn's test for a constant feature: var <= n*eps*var + (n*mean*eps)**2.
 
-        Evaluated in the scaled units (both sides scale with unit**2), so it cannot overflow.
+        Evaluated in the scaled units (both sides scale with unit**2). A column of one value is
+        answered first: its unit is 1, and the square of a mean near 1e300 would overflow; with any
+        spread the unit is near it and mean / unit stays far below that.
         """
         self._finish_moments()
         eps = np.finfo(np.float64).eps
         n = self._n
         var_u = max(self._m2_u, 0.0) / n
+        if var_u == 0:
+            return True
         mean_u = self.mean / self._unit
         return var_u <= n * eps * var_u + (n * mean_u * eps) ** 2
 

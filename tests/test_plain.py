@@ -1,5 +1,6 @@
 """The plain-CSV path (polars reads the file in parallel) against the careful reader: the same
-sidecar, the same output bytes, the same errors, on every file; and it is the path taken when it can be."""
+sidecar, the same output bytes (CSV and Parquet), the same errors, on every file; and it is the path
+taken when it can be."""
 
 import tempfile
 from contextlib import contextmanager
@@ -41,8 +42,9 @@ def outcome(source: Path, out: Path, **fit_options) -> tuple:
     except NormcliError as exc:
         return ("fit", str(exc))
     result = [sidecar.to_json()]
-    for command, source_path, target in (("apply", source, out / "scaled.csv"), ("invert", out / "scaled.csv",
-                                                                                   out / "back.csv")):
+    steps = [("apply", source, out / "scaled.csv"), ("invert", out / "scaled.csv", out / "back.csv"),
+             ("apply", source, out / "scaled.parquet")]
+    for command, source_path, target in steps:
         try:
             getattr(normcli, command)(str(source_path), sidecar, str(target))
         except NormcliError as exc:
@@ -125,6 +127,7 @@ def test_a_plain_file_never_reaches_the_careful_reader(tmp_path):
         sidecar = normcli.fit(str(source))
         normcli.apply(str(source), sidecar, str(tmp_path / "s.csv"))
         normcli.invert(str(tmp_path / "s.csv"), sidecar, str(tmp_path / "b.csv"))
+        normcli.apply(str(source), sidecar, str(tmp_path / "s.parquet"))
     assert (tmp_path / "b.csv").read_text() == source.read_text().replace("8.5,NA,x", "8.5,,x")
     assert sidecar["b"].dtype == "int64" and sidecar["a"].dtype == "double"
     assert "label" not in sidecar.names
