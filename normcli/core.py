@@ -633,11 +633,12 @@ def _write(table, sidecar, inverse, csv, schema, output, out_format, progress):
                 raise DataError(f"a column of type {field.type} cannot be written as {out_format}; write Parquet",
                                 file=table.name, column=field.name)
     with output_stream(output) as handle:
-        if out_format != "parquet" and table.plain is not None and _fresh_file(handle):
+        fast = _write_plain_csv if table.plain is not None else _write_parquet_csv if table.parquet_path else None
+        if out_format != "parquet" and fast is not None and _fresh_file(handle):
             gate = _Gate(handle)
             try:
-                return _write_plain_csv(table, sidecar, inverse, csv, schema, gate,
-                                        csv.separator(out_format, table.format), progress)
+                return fast(table, sidecar, inverse, csv, schema, gate, csv.separator(out_format, table.format),
+                            progress)
             except _NotPlain:
                 gate.shut()
                 handle.seek(0)
@@ -691,10 +692,11 @@ def _plain_batches(table: Table, sidecar: Sidecar, inverse: bool, csv: CsvOption
 
 
 def _as_number(series: pl.Series, column: ColumnParams, csv: CsvOptions) -> pl.Series:
-    """A column of a plain CSV file as numbers: text (read so for its null tokens) parsed here."""
-    if series.dtype != pl.String:
-        return series
-    return series.to_frame().select(_parsed(column.name, True, csv.null_values, strict=True)).to_series()
+    """A column read by polars as Float64: text (a CSV column read so for its null tokens) is parsed
+    here, other numbers cast, as the careful path does."""
+    if series.dtype == pl.String:
+        return series.to_frame().select(_parsed(column.name, True, csv.null_values, strict=True)).to_series()
+    return series if series.dtype == pl.Float64 else series.cast(pl.Float64)
 
 
 def _csv_frame(batch: pa.RecordBatch, sidecar: Sidecar, csv: CsvOptions) -> pl.DataFrame:
@@ -742,37 +744,68 @@ def _write_plain_csv(table: Table, sidecar: Sidecar, inverse: bool, csv: CsvOpti
     the arithmetic still numpy's, batch by batch. Raises _NotPlain, having written part of the output,
     when the file proves not to be plain or anything is amiss: the caller starts again."""
     _check_columns(table, sidecar)
+    with _plain_attempt(table):
+        kinds = _plain_types(table, sidecar.names, csv, integers=False, nulls_known=False)
+        if any(kind is None for kind in kinds.values()):
+            raise _NotPlain  # the careful reader names the row and value
+        scan = table.plain.scan([_key(n) for n in table.names], [kinds.get(n) or pl.String for n in table.names])
+        rows = _sink_csv(scan, table, sidecar, inverse, csv, schema, handle, separator, progress)
+        if table.plain.problem() is not None or rows != table.plain.records:
+            raise _NotPlain
+
+
+# Arrow types that polars reads from Parquet and writes to CSV exactly as from an Arrow batch.
+def _simple_type(dtype: pa.DataType) -> bool:
+    return (pa.types.is_integer(dtype) or pa.types.is_floating(dtype) or pa.types.is_boolean(dtype)
+            or pa.types.is_string(dtype) or pa.types.is_large_string(dtype))
+
+
+def _write_parquet_csv(table: Table, sidecar: Sidecar, inverse: bool, csv: CsvOptions, schema: pa.Schema, handle,
+                       separator: str, progress: Progress | None) -> None:
+    """apply or invert a Parquet file of simple columns to CSV in one polars pipeline; raises
+    _NotPlain, having written part of the output, when polars refuses anything."""
+    _check_columns(table, sidecar)
+    if not all(_simple_type(field.type) for field in table.schema):
+        raise _NotPlain
+    try:
+        scan = pl.scan_parquet(table.parquet_path, glob=False).select(
+            [pl.col(name).alias(_key(name)) for name in table.names])
+        _sink_csv(scan, table, sidecar, inverse, csv, schema, handle, separator, progress)
+    except (NormcliError, pl.exceptions.PolarsError):
+        raise _NotPlain from None
+
+
+def _sink_csv(scan: pl.LazyFrame, table: Table, sidecar: Sidecar, inverse: bool, csv: CsvOptions,
+              schema: pa.Schema, handle, separator: str, progress: Progress | None) -> int:
+    """Write ``scan`` (columns keyed by ``_key``) as CSV with the sidecar's columns transformed by
+    numpy batch by batch; the number of rows. A CSV file read as text (``table.plain``) stops at the
+    first sign it is not plain, and a NaN written in it is left to the careful reader."""
     plain = table.plain
     rows = [0]
     first = sidecar.names[0]
 
     def transform(series: pl.Series, column: ColumnParams, target: pa.DataType) -> pl.Series:
-        if plain.problem(wait=False):
+        if plain is not None and plain.problem(wait=False):
             raise _NotPlain
         series = _as_number(series, column, csv)
         if column.name == first:
             rows[0] += series.len()
             if progress:
                 progress(series.len())
-        return pl.from_arrow(_transformed(series, column, inverse, target, table.name, 0, nan_is_missing=False))
+        return pl.from_arrow(_transformed(series, column, inverse, target, table.name, 0,
+                                          nan_is_missing=plain is None))
 
-    with _plain_attempt(table):
-        kinds = _plain_types(table, sidecar.names, csv, integers=False, nulls_known=False)
-        if any(kind is None for kind in kinds.values()):
-            raise _NotPlain  # the careful reader names the row and value
-        scan = plain.scan([_key(n) for n in table.names], [kinds.get(n) or pl.String for n in table.names])
-        exprs = []
-        for column in sidecar.columns:
-            target = schema.field(column.name).type
-            exprs.append(pl.col(_key(column.name)).map_batches(
-                lambda series, column=column, target=target: transform(series, column, target),
-                return_dtype=pl.Series(np.empty(0, target.to_pandas_dtype())).dtype, is_elementwise=True))
-        handle.write(csv_header(schema.names, separator))
-        handle.flush()
-        _with_na_rep(scan.with_columns(exprs), sidecar, csv).sink_csv(
-            handle, include_header=False, separator=separator, null_value="")
-        if plain.problem() is not None or rows[0] != plain.records:
-            raise _NotPlain
+    exprs = []
+    for column in sidecar.columns:
+        target = schema.field(column.name).type
+        exprs.append(pl.col(_key(column.name)).map_batches(
+            lambda series, column=column, target=target: transform(series, column, target),
+            return_dtype=pl.Series(np.empty(0, target.to_pandas_dtype())).dtype, is_elementwise=True))
+    handle.write(csv_header(schema.names, separator))
+    handle.flush()
+    _with_na_rep(scan.with_columns(exprs), sidecar, csv).sink_csv(
+        handle, include_header=False, separator=separator, null_value="")
+    return rows[0]
 
 
 def apply(data, sidecar, output=None, *, input_format=None, output_format=None, csv: CsvOptions = CsvOptions(),

@@ -80,12 +80,13 @@ class Table:
     """A table to read once, batch by batch."""
 
     def __init__(self, name: str, schema: pa.Schema, batches: Iterator[pa.RecordBatch], *, text: bool, fmt: str,
-                 cleanup=None, plain: PlainCsv | None = None):
+                 cleanup=None, plain: PlainCsv | None = None, parquet_path=None):
         self.name = name
         self.schema = schema
         self.text = text  # values are text to parse (CSV, TSV)
         self.format = fmt
         self.plain = plain  # a CSV/TSV file that polars' parallel reader may read instead
+        self.parquet_path = parquet_path  # a Parquet file (not stdin) that polars may scan instead
         self._batches = batches
         self._cleanup = cleanup
 
@@ -226,7 +227,8 @@ def _open_parquet(source, name: str) -> Table:
         except (pa.ArrowInvalid, pa.ArrowException, OSError) as exc:
             raise DataError(f"cannot read Parquet data ({_first_line(exc)})", file=name) from None
 
-    return Table(name, parquet.schema_arrow, batches(), text=False, fmt="parquet", cleanup=cleanup)
+    return Table(name, parquet.schema_arrow, batches(), text=False, fmt="parquet", cleanup=cleanup,
+                 parquet_path=None if source == STDIO else os.fspath(source))
 
 
 def _first_line(exc: BaseException) -> str:

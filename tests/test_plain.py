@@ -139,3 +139,46 @@ def test_an_odd_file_falls_back_and_counts_progress_once_per_reading(tmp_path):
     seen = []
     normcli.fit(str(source), progress=seen.append)
     assert sum(seen) >= 3001
+
+
+def parquet_table():
+    import datetime
+    import decimal
+
+    import pyarrow as pa
+
+    n = 300
+    return pa.table({
+        "f64": pa.array([None if i % 17 == 0 else float("nan") if i % 23 == 0 else i * 0.37 - 20 for i in range(n)]),
+        "f32": pa.array([i / 7 for i in range(n)], pa.float32()),
+        "i8": pa.array([i % 100 - 50 for i in range(n)], pa.int8()),
+        "u32": pa.array([None if i % 5 == 0 else i * 1000 for i in range(n)], pa.uint32()),
+        "i64": pa.array([i * 3 for i in range(n)], pa.int64()),
+        "flag": pa.array([i % 3 == 0 for i in range(n)]),
+        "name": pa.array([None if i % 11 == 0 else f"n{i % 4}" for i in range(n)]),
+        "big": pa.array([f"x,{i}" for i in range(n)], pa.large_string()),
+        "when": pa.array([datetime.datetime(2024, 1, 1) + datetime.timedelta(hours=i) for i in range(n)]),
+        "cat": pa.array([f"c{i % 3}" for i in range(n)]).dictionary_encode(),
+        "money": pa.array([decimal.Decimal(i) / 100 for i in range(n)], pa.decimal128(10, 2)),
+    })
+
+
+@pytest.mark.parametrize("drop", [["when", "cat", "money"], []])
+@pytest.mark.parametrize("command", ["apply", "invert"])
+def test_parquet_to_csv_through_polars_matches_the_careful_path(tmp_path, drop, command):
+    import pyarrow.parquet as pq
+
+    table = parquet_table().drop_columns(drop)
+    source = tmp_path / "in.parquet"
+    pq.write_table(table, source)
+    sidecar = normcli.fit(str(source), columns=["f64", "f32", "i8", "u32", "i64"])
+    if command == "invert":
+        normcli.apply(str(source), sidecar, str(tmp_path / "scaled.parquet"))
+        source = tmp_path / "scaled.parquet"
+    with mock.patch("normcli.core._sink_csv", wraps=normcli.core._sink_csv) as sink:
+        getattr(normcli, command)(str(source), sidecar, str(tmp_path / "fast.csv"))
+    assert sink.called == bool(drop)  # timestamps, dictionaries and decimals take the careful path
+    with mock.patch("normcli.core._write_parquet_csv", side_effect=normcli.core._NotPlain):
+        getattr(normcli, command)(str(source), sidecar, str(tmp_path / "careful.csv"))
+    assert (tmp_path / "fast.csv").read_bytes() == (tmp_path / "careful.csv").read_bytes()
+    assert b"NaN" in (tmp_path / "fast.csv").read_bytes()
