@@ -319,10 +319,9 @@ def _plain_types(table: Table, names: list[str], csv: CsvOptions, *, integers: b
                  nulls_known: bool) -> dict[str, pl.DataType | None]:
     """How polars should read each of ``names``, judged on the first lines as the careful reader would:
     Int64 (``integers`` and every number an integer) or Float64 when every value is a number or
-    missing, String when that is unsure (all missing, or a null token polars is not told of: not
-    ``nulls_known``), None
-    when a value is not a number (a text column). A later value that does not fit makes polars fail,
-    and the work starts again with the careful reader."""
+    missing; String when that is unsure (all missing, or a null token polars is not told of: not
+    ``nulls_known``); None when a value is not a number (a text column). A later value that does not
+    fit makes polars fail, and the work starts again with the careful reader."""
     sample = table.plain.head([_key(n) for n in table.names])
     tokens = [t for t in csv.null_values if t]
     kinds = {}
@@ -360,13 +359,11 @@ def _plain_frames(table: Table, dtypes: dict, columns: list[str], null_values=No
 @contextlib.contextmanager
 def _plain_attempt(table: Table):
     """Check the file beside the reading; anything polars or normcli refuses means start again."""
-    table.plain.start()
     try:
-        yield
+        with table.plain.reading():
+            yield
     except (NormcliError, pl.exceptions.PolarsError):
         raise _NotPlain from None
-    finally:
-        table.plain.cancel()
 
 
 def _accumulate_plain(table: Table, candidates: list[_Candidate], picked: bool, csv: CsvOptions, progress) -> int:
