@@ -23,7 +23,6 @@ from .io import (
     CsvWriter,
     ParquetWriter,
     Table,
-    csv_header,
     display_name,
     format_of,
     open_table,
@@ -629,26 +628,34 @@ def _write(table, sidecar, inverse, csv, schema, output, out_format, progress):
             if not _csv_writable(field.type):
                 raise DataError(f"a column of type {field.type} cannot be written as {out_format}; write Parquet",
                                 file=table.name, column=field.name)
+    fast = _fast_writer(table, out_format)
+    if fast is not None:
+        try:
+            with output_stream(output) as handle:
+                if not _fresh_file(handle):
+                    raise _NotPlain  # stdout, a device or a FIFO: only the careful path streams there
+                return fast(table, sidecar, inverse, csv, schema, handle, out_format, progress)
+        except _NotPlain:
+            pass  # the temporary file is gone; polars, which may still flush into it, writes nowhere now
     with output_stream(output) as handle:
-        fast = _write_plain_csv if table.plain is not None else _write_parquet_csv if table.parquet_path else None
-        if out_format != "parquet" and fast is not None and _fresh_file(handle):
-            gate = _Gate(handle)
-            try:
-                return fast(table, sidecar, inverse, csv, schema, gate, csv.separator(out_format, table.format),
-                            progress)
-            except _NotPlain:
-                gate.shut()
-                handle.seek(0)
-                handle.truncate()
-        if out_format == "parquet" and table.plain is not None and _fresh_file(handle):
-            try:
-                return _write_batches(table, sidecar, csv, schema, handle, out_format,
-                                      _plain_batches(table, sidecar, inverse, csv, schema, progress))
-            except _NotPlain:
-                handle.seek(0)
-                handle.truncate()
         _write_batches(table, sidecar, csv, schema, handle, out_format,
                        _transform_batches(table, sidecar, inverse, csv, schema, progress))
+
+
+def _fast_writer(table: Table, out_format: str):
+    """The polars pipeline that can write this output, if any; each raises _NotPlain to hand over."""
+    if out_format == "parquet":
+        return _write_plain_parquet if table.plain is not None else None
+    if not all(table.names):
+        return None  # polars would write a blank column name as "" in the header
+    if table.plain is not None:
+        return _write_plain_csv
+    return _write_parquet_csv if table.parquet_path else None
+
+
+def _write_plain_parquet(table, sidecar, inverse, csv, schema, handle, out_format, progress) -> None:
+    _write_batches(table, sidecar, csv, schema, handle, out_format,
+                   _plain_batches(table, sidecar, inverse, csv, schema, progress))
 
 
 def _write_batches(table, sidecar, csv, schema, handle, out_format, batches) -> None:
@@ -708,35 +715,17 @@ def _with_na_rep(frame, sidecar: Sidecar, csv: CsvOptions):
     return frame
 
 
-class _Gate:
-    """A file that polars writes to through ``write`` (not its descriptor), and that can be shut: after
-    a failed pipeline polars may still flush a buffer, which must not land in the redone output."""
-
-    def __init__(self, handle):
-        self._handle = handle
-        self._open = True
-
-    def write(self, data) -> int:
-        return self._handle.write(data) if self._open else len(data)
-
-    def flush(self) -> None:
-        if self._open:
-            self._handle.flush()
-
-    def shut(self) -> None:
-        self._open = False
-
-
 def _fresh_file(handle) -> bool:
-    """Whether ``handle`` is an empty regular file, which can be emptied again to start over."""
+    """Whether ``handle`` is a new, empty regular file that polars can open by its name."""
     try:
-        return stat.S_ISREG(os.fstat(handle.fileno()).st_mode) and handle.tell() == 0
+        return (isinstance(handle.name, str) and stat.S_ISREG(os.fstat(handle.fileno()).st_mode)
+                and handle.tell() == 0)
     except (OSError, ValueError, AttributeError):
         return False
 
 
 def _write_plain_csv(table: Table, sidecar: Sidecar, inverse: bool, csv: CsvOptions, schema: pa.Schema, handle,
-                     separator: str, progress: Progress | None) -> None:
+                     out_format: str, progress: Progress | None) -> None:
     """apply or invert a plain CSV file to CSV in one polars pipeline (parallel reading and writing),
     the arithmetic still numpy's, batch by batch. Raises _NotPlain, having written part of the output,
     when the file proves not to be plain or anything is amiss: the caller starts again."""
@@ -746,7 +735,7 @@ def _write_plain_csv(table: Table, sidecar: Sidecar, inverse: bool, csv: CsvOpti
         if any(kind is None for kind in kinds.values()):
             raise _NotPlain  # the careful reader names the row and value
         scan = table.plain.scan([_key(n) for n in table.names], [kinds.get(n) or pl.String for n in table.names])
-        rows = _sink_csv(scan, table, sidecar, inverse, csv, schema, handle, separator, progress)
+        rows = _sink_csv(scan, table, sidecar, inverse, csv, schema, handle, out_format, progress)
         if table.plain.problem() is not None or rows != table.plain.records:
             raise _NotPlain
 
@@ -758,7 +747,7 @@ def _simple_type(dtype: pa.DataType) -> bool:
 
 
 def _write_parquet_csv(table: Table, sidecar: Sidecar, inverse: bool, csv: CsvOptions, schema: pa.Schema, handle,
-                       separator: str, progress: Progress | None) -> None:
+                       out_format: str, progress: Progress | None) -> None:
     """apply or invert a Parquet file of simple columns to CSV in one polars pipeline; raises
     _NotPlain, having written part of the output, when polars refuses anything."""
     _check_columns(table, sidecar)
@@ -767,16 +756,18 @@ def _write_parquet_csv(table: Table, sidecar: Sidecar, inverse: bool, csv: CsvOp
     try:
         scan = pl.scan_parquet(table.parquet_path, glob=False).select(
             [pl.col(name).alias(_key(name)) for name in table.names])
-        _sink_csv(scan, table, sidecar, inverse, csv, schema, handle, separator, progress)
+        _sink_csv(scan, table, sidecar, inverse, csv, schema, handle, out_format, progress)
     except (NormcliError, pl.exceptions.PolarsError):
         raise _NotPlain from None
 
 
 def _sink_csv(scan: pl.LazyFrame, table: Table, sidecar: Sidecar, inverse: bool, csv: CsvOptions,
-              schema: pa.Schema, handle, separator: str, progress: Progress | None) -> int:
-    """Write ``scan`` (columns keyed by ``_key``) as CSV with the sidecar's columns transformed by
-    numpy batch by batch; the number of rows. A CSV file read as text (``table.plain``) stops at the
-    first sign it is not plain, and a NaN written in it is left to the careful reader."""
+              schema: pa.Schema, handle, out_format: str, progress: Progress | None) -> int:
+    """Write ``scan`` (columns keyed by ``_key``) as CSV to the file ``handle`` is open on, by name
+    (polars writes faster to a path than through a Python file), with the sidecar's columns
+    transformed by numpy batch by batch; the number of rows. A CSV file read as text
+    (``table.plain``) stops at the first sign it is not plain, and a NaN written in it is left to
+    the careful reader."""
     plain = table.plain
     rows = [0]
     first = sidecar.names[0]
@@ -798,10 +789,10 @@ def _sink_csv(scan: pl.LazyFrame, table: Table, sidecar: Sidecar, inverse: bool,
         exprs.append(pl.col(_key(column.name)).map_batches(
             lambda series, column=column, target=target: transform(series, column, target),
             return_dtype=pl.Series(np.empty(0, target.to_pandas_dtype())).dtype, is_elementwise=True))
-    handle.write(csv_header(schema.names, separator))
-    handle.flush()
-    _with_na_rep(scan.with_columns(exprs), sidecar, csv).sink_csv(
-        handle, include_header=False, separator=separator, null_value="")
+    output = _with_na_rep(scan.with_columns(exprs), sidecar, csv).rename(dict(zip(map(_key, schema.names),
+                                                                                 schema.names)))
+    output.sink_csv(handle.name, separator=csv.separator(out_format, table.format), null_value="",
+                    check_extension=False)
     return rows[0]
 
 

@@ -565,7 +565,8 @@ def atomic_file(path, mode: str = "wb", sync: bool = False):
         raise FileError(f"cannot write here: {exc.strerror or exc}", file=name) from None
     try:
         pending()  # a Ctrl-C or SIGTERM that came while the file was made lands here, inside the cleanup
-        with os.fdopen(fd, mode) as handle:
+        os.close(fd)
+        with open(temp, mode) as handle:  # by name, so that handle.name is the temporary file's path
             yield handle
             handle.flush()
             if sync:
@@ -629,10 +630,11 @@ def write_text(path, text: str) -> None:
 
 
 def csv_header(names: list[str], separator: str) -> bytes:
-    """The header line for ``names``, quoted where needed."""
+    """The header line for ``names``, quoted where needed, as polars quotes values: a carriage
+    return is quoted too (with "\r\n" as the terminator the csv module quotes both)."""
     header = io.StringIO()
-    csv.writer(header, delimiter=separator, lineterminator="\n").writerow(names)
-    return header.getvalue().encode("utf-8")
+    csv.writer(header, delimiter=separator, lineterminator="\r\n").writerow(names)
+    return header.getvalue().removesuffix("\r\n").encode("utf-8") + b"\n"
 
 
 class CsvWriter:

@@ -67,3 +67,4 @@ def test_plain_csv_head_is_whole_lines_of_text(tmp_path, monkeypatch):
 def test_csv_header_quotes_only_where_needed():
     assert csv_header(["a", "b,c", "", 'd"e'], ",") == b'a,"b,c",,"d""e"\n'
     assert csv_header(["a", "b,c"], "\t") == b"a\tb,c\n"
+    assert csv_header(["x\ry", "x\nz", " a "], ",") == b'"x\ry","x\nz", a \n'  # as polars quotes values

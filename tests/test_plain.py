@@ -155,7 +155,7 @@ def parquet_table():
         "u32": pa.array([None if i % 5 == 0 else i * 1000 for i in range(n)], pa.uint32()),
         "i64": pa.array([i * 3 for i in range(n)], pa.int64()),
         "flag": pa.array([i % 3 == 0 for i in range(n)]),
-        "name": pa.array([None if i % 11 == 0 else f"n{i % 4}" for i in range(n)]),
+        'a "name",\r with  spaces ': pa.array([None if i % 11 == 0 else f"n{i % 4}" for i in range(n)]),
         "big": pa.array([f"x,{i}" for i in range(n)], pa.large_string()),
         "when": pa.array([datetime.datetime(2024, 1, 1) + datetime.timedelta(hours=i) for i in range(n)]),
         "cat": pa.array([f"c{i % 3}" for i in range(n)]).dictionary_encode(),
