@@ -716,10 +716,12 @@ def _with_na_rep(frame, sidecar: Sidecar, csv: CsvOptions):
 
 
 def _fresh_file(handle) -> bool:
-    """Whether ``handle`` is a new, empty regular file that polars can open by its name."""
+    """Whether ``handle`` is a new, empty regular file that polars can open by its name (stdout
+    redirected to a file is a regular file too, but its name is "<stdout>")."""
     try:
-        return (isinstance(handle.name, str) and stat.S_ISREG(os.fstat(handle.fileno()).st_mode)
-                and handle.tell() == 0)
+        opened = os.fstat(handle.fileno())
+        return (stat.S_ISREG(opened.st_mode) and handle.tell() == 0 and isinstance(handle.name, str)
+                and os.path.samestat(os.stat(handle.name), opened))
     except (OSError, ValueError, AttributeError):
         return False
 

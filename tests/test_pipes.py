@@ -153,3 +153,17 @@ def test_fit_from_a_stdin_pipe_equals_fit_from_the_file(data, tmp_path, source, 
     status, stdout, stderr = _through_cat(path, "fit", "-", "-m", "robust", "-p", "-", *extra, tmp_path=tmp_path)
     assert (status, stderr) == (0, b"")
     assert stdout == reference.read_bytes()
+
+
+@pytest.mark.parametrize("source", ["big_csv", "mid_parquet"])
+def test_stdout_redirected_to_a_file_gets_the_output(data, tmp_path, source):
+    # Redirected stdout is a regular file named "<stdout>": the output must go into it, and no file
+    # of that name may appear in the working directory.
+    path = getattr(data, source)
+    target = tmp_path / "out.csv"
+    with open(target, "wb") as handle:
+        result = run_cli("apply", path, "-p", data.params, "--output-format", "csv", stdout=handle, cwd=tmp_path)
+    assert (result.returncode, result.stderr) == (0, b"")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv"]
+    run_cli("apply", path, "-p", data.params, "-o", tmp_path / "file.csv")
+    assert target.read_bytes() == (tmp_path / "file.csv").read_bytes()
