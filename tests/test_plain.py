@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 import normcli
 from normcli.errors import NormcliError
+from normcli.io import CsvOptions
 
 NUMBERS = ["5", "-12", "+3", "007", "0", "-0", "1.5", "-0.25", ".5", "5.", "1e3", "2.5E-4", "123456.789012",
            "99999999999999.9", "1e300", "-7"]
@@ -35,44 +36,45 @@ def careful_reader_forbidden():
         yield
 
 
-def outcome(source: Path, out: Path, **fit_options) -> tuple:
+def outcome(source: Path, out: Path, csv: CsvOptions = CsvOptions(), **fit_options) -> tuple:
     """What fit, apply and invert make of ``source``: the sidecar and output bytes, or the error."""
     try:
-        sidecar = normcli.fit(str(source), **fit_options)
+        sidecar = normcli.fit(str(source), csv=csv, **fit_options)
     except NormcliError as exc:
         return ("fit", str(exc))
     result = [sidecar.to_json()]
-    steps = [("apply", source, out / "scaled.csv"), ("invert", out / "scaled.csv", out / "back.csv"),
+    text = source.suffix
+    steps = [("apply", source, out / f"scaled{text}"), ("invert", out / f"scaled{text}", out / f"back{text}"),
              ("apply", source, out / "scaled.parquet")]
     for command, source_path, target in steps:
         try:
-            getattr(normcli, command)(str(source_path), sidecar, str(target))
+            getattr(normcli, command)(str(source_path), sidecar, str(target), csv=csv)
         except NormcliError as exc:
             return (*result, command, str(exc))
         result.append(target.read_bytes())
     return tuple(result)
 
 
-def both_ways(text: bytes, head_bytes: int = 1 << 16, **fit_options) -> tuple[tuple, tuple]:
+def both_ways(text: bytes, head_bytes: int = 1 << 16, suffix: str = ".csv", **options) -> tuple[tuple, tuple]:
     with tempfile.TemporaryDirectory() as tmp, mock.patch("normcli.io.PlainCsv.HEAD_BYTES", head_bytes):
         tmp = Path(tmp)
-        source = tmp / "in.csv"
+        source = tmp / f"in{suffix}"
         source.write_bytes(text)
         (tmp / "a").mkdir()
         (tmp / "b").mkdir()
-        fast = outcome(source, tmp / "a", **fit_options)
+        fast = outcome(source, tmp / "a", **options)
         with careful_reader_only():
-            careful = outcome(source, tmp / "b", **fit_options)
+            careful = outcome(source, tmp / "b", **options)
     return fast, careful
 
 
 @st.composite
-def csv_files(draw):
+def csv_files(draw, separator=","):
     """Small CSV files, mostly plain numbers, with now and then every oddity the plain check must catch."""
     columns = draw(st.integers(1, 4))
     rows = draw(st.integers(0, 25))
     odd_rate = draw(st.sampled_from([0, 0, 0.05, 0.2]))
-    lines = [",".join(f"c{i}" for i in range(columns))]
+    lines = [separator.join(f"c{i}" for i in range(columns))]
     for _ in range(rows):
         fields = []
         for _ in range(columns):
@@ -80,7 +82,7 @@ def csv_files(draw):
             fields.append(draw(st.sampled_from(pool)))
         if odd_rate and draw(st.floats(0, 1)) < odd_rate / 2:
             fields = fields[: draw(st.integers(0, columns + 1))] if columns > 1 else fields + ["9"]
-        lines.append(",".join(fields))
+        lines.append(separator.join(fields))
     ending = draw(st.sampled_from(["\n", "\n", "\r\n"]))
     text = ending.join(lines) + draw(st.sampled_from([ending, ending, "", ending * 2]))
     return text.encode()
@@ -93,6 +95,15 @@ def test_plain_path_and_careful_reader_agree(text, picked, head_bytes):
     # how the polars reading itself meets each oddity.
     options = {"columns": ["c0"]} if picked else {}
     fast, careful = both_ways(text, head_bytes, **options)
+    assert fast == careful
+
+
+@settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(text=csv_files(separator="\t"), head_bytes=st.sampled_from([1 << 16, 16]),
+       nulls=st.sampled_from([("", "NA", "NaN", "nan", "null", "NULL"), ("-",), ("", "null", "abc")]))
+def test_tsv_and_other_null_tokens_agree_too(text, head_bytes, nulls):
+    text = text.replace(b"NaN", b"-")  # "-" as a null token of its own
+    fast, careful = both_ways(text, head_bytes, suffix=".tsv", csv=CsvOptions(null_values=nulls))
     assert fast == careful
 
 
