@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
+import threading
 from dataclasses import dataclass, replace
 from typing import Callable, Iterable, Iterator, Sequence
 
@@ -773,8 +774,11 @@ def _sink_csv(scan: pl.LazyFrame, table: Table, sidecar: Sidecar, inverse: bool,
     plain = table.plain
     rows = [0]
     first = sidecar.names[0]
+    stop = threading.Event()
 
     def transform(series: pl.Series, column: ColumnParams, target: pa.DataType) -> pl.Series:
+        if stop.is_set():
+            raise _Stopped
         if plain is not None and plain.problem(wait=False):
             raise _NotPlain
         series = _as_number(series, column, csv)
@@ -793,9 +797,39 @@ def _sink_csv(scan: pl.LazyFrame, table: Table, sidecar: Sidecar, inverse: bool,
             return_dtype=pl.Series(np.empty(0, target.to_pandas_dtype())).dtype, is_elementwise=True))
     output = _with_na_rep(scan.with_columns(exprs), sidecar, csv).rename(dict(zip(map(_key, schema.names),
                                                                                  schema.names)))
-    output.sink_csv(handle.name, separator=csv.separator(out_format, table.format), null_value="",
-                    check_extension=False)
+    _interruptible(lambda: output.sink_csv(handle.name, separator=csv.separator(out_format, table.format),
+                                           null_value="", check_extension=False), stop)
     return rows[0]
+
+
+class _Stopped(Exception):
+    """Raised in polars' threads to end a pipeline the main thread has given up on."""
+
+
+def _interruptible(work: Callable[[], None], stop: threading.Event) -> None:
+    """Run ``work`` (a polars call that does not return to Python until it is done) on a second
+    thread, the main thread waiting in Python: Ctrl-C and SIGTERM are handled there at once, not
+    after the whole file. On any exception in the main thread ``stop`` is set, for the work to
+    raise _Stopped at its next batch, and the work is waited for before the exception goes on."""
+    outcome: list[BaseException] = []
+
+    def run():
+        try:
+            work()
+        except BaseException as exc:  # handed to the main thread
+            outcome.append(exc)
+
+    worker = threading.Thread(target=run, name="normcli-polars", daemon=True)
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(0.05)
+    except BaseException:
+        stop.set()
+        worker.join()
+        raise
+    if outcome:
+        raise outcome[0]
 
 
 def apply(data, sidecar, output=None, *, input_format=None, output_format=None, csv: CsvOptions = CsvOptions(),

@@ -193,3 +193,24 @@ def test_parquet_to_csv_through_polars_matches_the_careful_path(tmp_path, drop, 
         getattr(normcli, command)(str(source), sidecar, str(tmp_path / "careful.csv"))
     assert (tmp_path / "fast.csv").read_bytes() == (tmp_path / "careful.csv").read_bytes()
     assert b"NaN" in (tmp_path / "fast.csv").read_bytes()
+
+
+def test_an_interrupt_stops_the_polars_pipeline_at_once(tmp_path):
+    # Ctrl-C reaches the main thread, which waits in Python while polars works on another thread;
+    # the pipeline then stops at its next batch instead of running to the end of the file.
+    import _thread
+
+    source = tmp_path / "in.csv"
+    source.write_text(clean_file(400_000))
+    sidecar = normcli.fit(str(source))
+    done = []
+
+    def progress(rows):
+        if not done:
+            _thread.interrupt_main()
+        done.append(rows)
+
+    with pytest.raises(KeyboardInterrupt):
+        normcli.apply(str(source), sidecar, str(tmp_path / "out.csv"), progress=progress)
+    assert 0 < sum(done) < 400_000
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]  # no output, no temporary file
