@@ -200,17 +200,19 @@ def test_an_interrupt_stops_the_polars_pipeline_at_once(tmp_path):
     # the pipeline then stops at its next batch instead of running to the end of the file.
     import _thread
 
+    rows = 3_000_000  # far more than polars gets through while the main thread takes the interrupt
     source = tmp_path / "in.csv"
-    source.write_text(clean_file(400_000))
-    sidecar = normcli.fit(str(source))
+    source.write_text(clean_file(rows))
+    (tmp_path / "head.csv").write_text(clean_file(1000))
+    sidecar = normcli.fit(str(tmp_path / "head.csv"))
     done = []
 
-    def progress(rows):
+    def progress(count):
         if not done:
             _thread.interrupt_main()
-        done.append(rows)
+        done.append(count)
 
     with pytest.raises(KeyboardInterrupt):
         normcli.apply(str(source), sidecar, str(tmp_path / "out.csv"), progress=progress)
-    assert 0 < sum(done) < 400_000
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]  # no output, no temporary file
+    assert 0 < sum(done) < rows
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["head.csv", "in.csv"]  # no output, no temporary file
