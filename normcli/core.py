@@ -11,6 +11,7 @@ import contextlib
 import os
 import stat
 import threading
+import time
 from dataclasses import dataclass, replace
 from typing import Callable, Iterable, Iterator, Sequence
 
@@ -774,11 +775,10 @@ def _sink_csv(scan: pl.LazyFrame, table: Table, sidecar: Sidecar, inverse: bool,
     plain = table.plain
     rows = [0]
     first = sidecar.names[0]
-    stop = threading.Event()
+    pipeline = _Pipeline()
 
     def transform(series: pl.Series, column: ColumnParams, target: pa.DataType) -> pl.Series:
-        if stop.is_set():
-            raise _Stopped
+        pipeline.check()
         if plain is not None and plain.problem(wait=False):
             raise _NotPlain
         series = _as_number(series, column, csv)
@@ -797,8 +797,8 @@ def _sink_csv(scan: pl.LazyFrame, table: Table, sidecar: Sidecar, inverse: bool,
             return_dtype=pl.Series(np.empty(0, target.to_pandas_dtype())).dtype, is_elementwise=True))
     output = _with_na_rep(scan.with_columns(exprs), sidecar, csv).rename(dict(zip(map(_key, schema.names),
                                                                                  schema.names)))
-    _interruptible(lambda: output.sink_csv(handle.name, separator=csv.separator(out_format, table.format),
-                                           null_value="", check_extension=False), stop)
+    pipeline.run(lambda: output.sink_csv(handle.name, separator=csv.separator(out_format, table.format),
+                                         null_value="", check_extension=False))
     return rows[0]
 
 
@@ -806,30 +806,52 @@ class _Stopped(Exception):
     """Raised in polars' threads to end a pipeline the main thread has given up on."""
 
 
-def _interruptible(work: Callable[[], None], stop: threading.Event) -> None:
-    """Run ``work`` (a polars call that does not return to Python until it is done) on a second
-    thread, the main thread waiting in Python: Ctrl-C and SIGTERM are handled there at once, not
-    after the whole file. On any exception in the main thread ``stop`` is set, for the work to
-    raise _Stopped at its next batch, and the work is waited for before the exception goes on."""
-    outcome: list[BaseException] = []
+class _Pipeline:
+    """A polars call with Python callbacks (each calls ``check``) run so that it can be stopped.
 
-    def run():
+    polars does not return to Python until the call is done, so it runs on a second thread while
+    the main thread waits in Python: Ctrl-C and SIGTERM are handled there at once, not after the
+    whole file. On any exception in the main thread the callbacks raise _Stopped, and the main
+    thread waits until they have gone quiet: polars returns its first error while other batches
+    are still on the way, and a callback that reaches Python as the interpreter shuts down aborts
+    the process."""
+
+    QUIET = 0.2  # seconds without a callback that count as the pipeline having ended
+
+    def __init__(self):
+        self._stop = threading.Event()
+        self._last_call = time.monotonic()
+
+    def check(self) -> None:
+        self._last_call = time.monotonic()
+        if self._stop.is_set():
+            raise _Stopped
+
+    def run(self, work: Callable[[], None]) -> None:
+        outcome: list[BaseException] = []
+
+        def target():
+            try:
+                work()
+            except BaseException as exc:  # handed to the main thread
+                outcome.append(exc)
+
+        worker = threading.Thread(target=target, name="normcli-polars", daemon=True)
+        worker.start()
         try:
-            work()
-        except BaseException as exc:  # handed to the main thread
-            outcome.append(exc)
-
-    worker = threading.Thread(target=run, name="normcli-polars", daemon=True)
-    worker.start()
-    try:
-        while worker.is_alive():
-            worker.join(0.05)
-    except BaseException:
-        stop.set()
-        worker.join()
-        raise
-    if outcome:
-        raise outcome[0]
+            # A signal sent to the process interrupts the wait and its handler runs here; the
+            # timeout covers one that lands on another thread.
+            while worker.is_alive():
+                worker.join(0.25)
+        except BaseException:
+            self._stop.set()
+            worker.join()
+            deadline = time.monotonic() + 10
+            while time.monotonic() - self._last_call < self.QUIET and time.monotonic() < deadline:
+                time.sleep(self.QUIET / 4)
+            raise
+        if outcome:
+            raise outcome[0]
 
 
 def apply(data, sidecar, output=None, *, input_format=None, output_format=None, csv: CsvOptions = CsvOptions(),
