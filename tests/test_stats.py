@@ -104,3 +104,14 @@ def test_a_hundred_million_rows_against_a_two_pass_reference():
     assert acc.count == chunks * size
     assert acc.mean == pytest.approx(mean, rel=1e-15)
     assert acc.std == pytest.approx(math.sqrt(m2 / (chunks * size)), rel=1e-12)
+
+
+def test_a_column_of_one_huge_value_is_constant_without_overflow():
+    import warnings
+
+    acc = ColumnAccumulator(moments=True)
+    acc.update(np.full(5, 1e300))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # (n * mean * eps) ** 2 would overflow to inf with a warning
+        assert acc.is_constant()
+    assert acc.std == 0.0 and acc.mean == 1e300
