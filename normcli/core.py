@@ -498,7 +498,6 @@ def _check_columns(table: Table, sidecar: Sidecar) -> None:
 def _transform_batches(table: Table, sidecar: Sidecar, inverse: bool, csv: CsvOptions, schema: pa.Schema,
                        progress: Progress | None):
     """Yield output RecordBatches with ``schema``: scaled columns computed, the others as read."""
-    _check_columns(table, sidecar)
     names = sidecar.names
     parse = [_parsed(name, table.text, csv.null_values, strict=True).alias(_key(name)) for name in names]
     positions = {name: schema.get_field_index(name) for name in names}
@@ -599,6 +598,7 @@ def _run(data, sidecar, inverse: bool, output, *, input_format, output_format, c
             sidecar = _sidecar_from_metadata(table)
         elif not isinstance(sidecar, Sidecar):
             sidecar = Sidecar.load(sidecar)
+        _check_columns(table, sidecar)  # once, before anything reads the columns or opens the output
         out_format = kind or format_of(output, output_format, default=table.format)
         # Output that can carry metadata carries the sidecar, so invert needs no -p.
         stored = None
@@ -677,7 +677,6 @@ def _write_batches(table, sidecar, csv, schema, handle, out_format, batches) -> 
 def _plain_batches(table: Table, sidecar: Sidecar, inverse: bool, csv: CsvOptions, schema: pa.Schema,
                    progress: Progress | None) -> Iterator[pa.RecordBatch]:
     """``_transform_batches`` for a plain CSV file, read by polars on every core."""
-    _check_columns(table, sidecar)
     with _plain_attempt(table):
         kinds = _plain_types(table, sidecar.names, csv, integers=False, nulls_known=False)
         if any(kind is None for kind in kinds.values()):
@@ -733,7 +732,6 @@ def _write_plain_csv(table: Table, sidecar: Sidecar, inverse: bool, csv: CsvOpti
     """apply or invert a plain CSV file to CSV in one polars pipeline (parallel reading and writing),
     the arithmetic still numpy's, batch by batch. Raises _NotPlain, having written part of the output,
     when the file proves not to be plain or anything is amiss: the caller starts again."""
-    _check_columns(table, sidecar)
     with _plain_attempt(table):
         kinds = _plain_types(table, sidecar.names, csv, integers=False, nulls_known=False)
         if any(kind is None for kind in kinds.values()):
@@ -754,7 +752,6 @@ def _write_parquet_csv(table: Table, sidecar: Sidecar, inverse: bool, csv: CsvOp
                        out_format: str, progress: Progress | None) -> None:
     """apply or invert a Parquet file of simple columns to CSV in one polars pipeline; raises
     _NotPlain, having written part of the output, when polars refuses anything."""
-    _check_columns(table, sidecar)
     if not all(_simple_type(field.type) for field in table.schema):
         raise _NotPlain
     try:

@@ -153,3 +153,13 @@ def test_arrow_output_carries_the_sidecar(frame):
     assert normcli.invert(scaled).equals(table)
     with pytest.raises(normcli.SidecarError, match="no sidecar given"):
         normcli.invert(pl.from_arrow(scaled))  # polars keeps no schema metadata
+
+
+@pytest.mark.parametrize("output", ["out.parquet", "out.csv"])
+def test_sidecar_column_missing_from_a_parquet_input(tmp_path, output):
+    pl.DataFrame({"a": [1.0, 2.0], "b": [3.0, 4.0]}).write_parquet(tmp_path / "ab.parquet")
+    pl.DataFrame({"a": [1.0, 2.0]}).write_parquet(tmp_path / "a.parquet")
+    sidecar = normcli.fit(str(tmp_path / "ab.parquet"))
+    with pytest.raises(normcli.DataError, match="column 'b': column from the sidecar is not in the input"):
+        normcli.apply(str(tmp_path / "a.parquet"), sidecar, str(tmp_path / output))
+    assert not (tmp_path / output).exists()
