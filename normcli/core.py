@@ -340,21 +340,39 @@ def _plain_types(table: Table, names: list[str], csv: CsvOptions, *, integers: b
     return kinds
 
 
+def _output_types(table: Table, sidecar: Sidecar, csv: CsvOptions) -> dict[str, pl.DataType]:
+    """``_plain_types`` of the sidecar's columns for apply and invert, where a text column is for
+    the careful reader to name."""
+    kinds = _plain_types(table, sidecar.names, csv, integers=False, nulls_known=False)
+    if any(kind is None for kind in kinds.values()):
+        raise _NotPlain  # the careful reader names the row and value
+    return kinds
+
+
+def _plain_scan(table: Table, dtypes: dict, null_values=None) -> pl.LazyFrame:
+    """A plain CSV file as a polars scan keyed by ``_key``, each column read as ``dtypes[name]``
+    (String when not given)."""
+    return table.plain.scan([_key(n) for n in table.names], [dtypes.get(n) or pl.String for n in table.names],
+                            null_values=null_values)
+
+
+def _check_rows(table: Table, rows: int) -> None:
+    """The end of a plain reading: _NotPlain unless the file's check passed and the rows add up."""
+    if table.plain.problem() is not None or rows != table.plain.records:
+        raise _NotPlain
+
+
 def _plain_frames(table: Table, dtypes: dict, columns: list[str], null_values=None) -> Iterator[pl.DataFrame]:
     """The records of a plain CSV file, read by polars on every core, as frames of ``columns`` keyed by
-    ``_key``, each read as ``dtypes[name]`` (String when not given). Raises _NotPlain as soon as the
-    file's check fails, and at the end unless the check passed and the rows add up."""
-    plain = table.plain
-    scan = plain.scan([_key(n) for n in table.names], [dtypes.get(n) or pl.String for n in table.names],
-                      null_values=null_values)
+    ``_key`` (see _plain_scan). Raises _NotPlain as soon as the file's check fails, and at the end
+    as _check_rows does."""
     rows = 0
-    for frame in scan.select([_key(n) for n in columns]).collect_batches():
-        if plain.problem(wait=False):
+    for frame in _plain_scan(table, dtypes, null_values).select([_key(n) for n in columns]).collect_batches():
+        if table.plain.problem(wait=False):
             raise _NotPlain
         rows += frame.height
         yield frame
-    if plain.problem() is not None or rows != plain.records:
-        raise _NotPlain
+    _check_rows(table, rows)
 
 
 @contextlib.contextmanager
@@ -678,10 +696,7 @@ def _plain_batches(table: Table, sidecar: Sidecar, inverse: bool, csv: CsvOption
                    progress: Progress | None) -> Iterator[pa.RecordBatch]:
     """``_transform_batches`` for a plain CSV file, read by polars on every core."""
     with _plain_attempt(table):
-        kinds = _plain_types(table, sidecar.names, csv, integers=False, nulls_known=False)
-        if any(kind is None for kind in kinds.values()):
-            raise _NotPlain  # the careful reader names the row and value
-        for frame in _plain_frames(table, kinds, table.names):
+        for frame in _plain_frames(table, _output_types(table, sidecar, csv), table.names):
             arrays = []
             for field in schema:
                 series = frame[_key(field.name)]
@@ -733,13 +748,8 @@ def _write_plain_csv(table: Table, sidecar: Sidecar, inverse: bool, csv: CsvOpti
     the arithmetic still numpy's, batch by batch. Raises _NotPlain, having written part of the output,
     when the file proves not to be plain or anything is amiss: the caller starts again."""
     with _plain_attempt(table):
-        kinds = _plain_types(table, sidecar.names, csv, integers=False, nulls_known=False)
-        if any(kind is None for kind in kinds.values()):
-            raise _NotPlain  # the careful reader names the row and value
-        scan = table.plain.scan([_key(n) for n in table.names], [kinds.get(n) or pl.String for n in table.names])
-        rows = _sink_csv(scan, table, sidecar, inverse, csv, schema, handle, out_format, progress)
-        if table.plain.problem() is not None or rows != table.plain.records:
-            raise _NotPlain
+        scan = _plain_scan(table, _output_types(table, sidecar, csv))
+        _check_rows(table, _sink_csv(scan, table, sidecar, inverse, csv, schema, handle, out_format, progress))
 
 
 # Arrow types that polars reads from Parquet and writes to CSV exactly as from an Arrow batch.
