@@ -32,7 +32,8 @@ from .io import (
 )
 from .methods import DEFAULT_METHOD, make_method
 from .sidecar import INTEGER_DTYPES, ColumnParams, Sidecar
-from .stats import MAX_DECIMALS, ColumnAccumulator, InfiniteValue, capped_decimals, round_decimal
+from .exact import round_decimal
+from .stats import MAX_DECIMALS, ColumnAccumulator, InfiniteValue, capped_decimals, digits_limit, powers_of_ten
 
 _EPS = float(np.finfo(np.float64).eps)
 SIDECAR_KEY = b"normcli.sidecar"
@@ -362,12 +363,11 @@ def _check_rows(table: Table, rows: int) -> None:
         raise _NotPlain
 
 
-def _plain_frames(table: Table, dtypes: dict, columns: list[str], null_values=None) -> Iterator[pl.DataFrame]:
-    """The records of a plain CSV file, read by polars on every core, as frames of ``columns`` keyed by
-    ``_key`` (see _plain_scan). Raises _NotPlain as soon as the file's check fails, and at the end
-    as _check_rows does."""
+def _plain_frames(table: Table, scan: pl.LazyFrame) -> Iterator[pl.DataFrame]:
+    """The frames of ``scan`` (over a plain CSV file, see _plain_scan), computed by polars on every
+    core. Raises _NotPlain as soon as the file's check fails, and at the end as _check_rows does."""
     rows = 0
-    for frame in _plain_scan(table, dtypes, null_values).select([_key(n) for n in columns]).collect_batches():
+    for frame in scan.collect_batches():
         if table.plain.problem(wait=False):
             raise _NotPlain
         rows += frame.height
@@ -399,7 +399,8 @@ def _accumulate_plain(table: Table, candidates: list[_Candidate], picked: bool, 
                 candidate.dtype = "double"
         active = [c for c in active if not c.dropped]
         offset = 0
-        for frame in _plain_frames(table, kinds, [c.name for c in active], csv.null_values):
+        scan = _plain_scan(table, kinds, csv.null_values).select([_key(c.name) for c in active])
+        for frame in _plain_frames(table, scan):
             _accumulate_frame(frame, active, table, picked, csv, offset)
             offset += frame.height
             if progress:
@@ -435,47 +436,82 @@ def _add_values(candidate: _Candidate, parsed: pl.DataFrame, frame: pl.DataFrame
 # apply and invert
 
 
-def _restore(x: np.ndarray, column: ColumnParams) -> np.ndarray:
+def _restore(x: pl.Expr, column: ColumnParams, decimals: int | pl.Expr | None = None,
+             power: pl.Expr | None = None) -> pl.Expr:
     """Give back the original kind of number after the inverse arithmetic.
 
     Values are rounded to the column's recorded decimal places (negative: tens, hundreds, ...),
     each capped at its own 15 significant digits, when, and only when, the computed value lies
-    within a few ulps of that decimal; integers are then rounded (the caller casts them back): so values written with up to 15 significant digits
-    come back exactly, and values the fit never saw (with more places) are left as computed rather
-    than rounded away.
+    within a few ulps of that decimal; integers are then rounded (the caller casts them back): so
+    values written with up to 15 significant digits come back exactly, and values the fit never
+    saw (with more places) are left as computed rather than rounded away.
+
+    ``decimals`` is the column's places (the default) when no value is capped, or a column of
+    capped places per value, with ``power`` = 10 ** |places| beside it (see _restored).
     """
     if column.decimals is None:
-        return np.round(x) if column.integer else x
+        return x.round() if column.integer else x
+    if decimals is None:
+        decimals = column.decimals
     scale, offset = column.affine
     origin = abs(offset / scale) if scale else 0.0
-    # In place wherever it can be: each fresh temporary costs page faults.
-    magnitude = np.abs(x)
-    largest = np.fmax.reduce(magnitude) if x.size else 0.0  # NaN left out
-    decimals = capped_decimals(x, column.decimals, largest if np.isfinite(largest) else None)
-    with np.errstate(invalid="ignore", over="ignore"):
-        restored = round_decimal(x, np.clip(decimals, -MAX_DECIMALS, MAX_DECIMALS))
-        error = np.subtract(restored, x)
-        np.abs(error, out=error)
-        magnitude += origin
-        magnitude *= 64 * _EPS  # the tolerance
-        far = np.less_equal(error, magnitude)  # near, where no NaN is involved
-        np.logical_not(far, out=far)
-    if np.ndim(decimals):
-        far |= decimals < -MAX_DECIMALS
+    restored = _round_to(x, decimals, power)
+    near = (restored - x).abs() <= (x.abs() + origin) * (64 * _EPS)
+    if isinstance(decimals, pl.Expr):
+        near = near & (decimals >= -MAX_DECIMALS)  # no coarser grid is exact in float64
     elif decimals < -MAX_DECIMALS:
-        far[:] = True
-    np.copyto(restored, x, where=far)
-    if column.integer:
-        np.round(restored, out=restored)
-    return restored
+        near = pl.lit(False)
+    result = pl.when(near).then(restored).otherwise(x)  # NaN and infinities stay as computed
+    return result.round() if column.integer else result
 
 
-def _transform(values: np.ndarray, column: ColumnParams, inverse: bool) -> np.ndarray:
-    scaler = column.scaler
-    with np.errstate(all="ignore"):  # NaN and ±inf pass through as NaN and ±inf
-        if inverse:
-            return _restore(scaler.inverse(values, column.parameters), column)
-        return scaler.forward(values, column.parameters)
+def _round_to(x: pl.Expr, decimals: int | pl.Expr, power: pl.Expr | None) -> pl.Expr:
+    if isinstance(decimals, pl.Expr):
+        return round_decimal(x, decimals.clip(-MAX_DECIMALS, MAX_DECIMALS), power)
+    places = min(max(decimals, -MAX_DECIMALS), MAX_DECIMALS)
+    return round_decimal(x, places, 10.0 ** abs(places))
+
+
+def _restored(x: pl.Series, column: ColumnParams) -> pl.Series:
+    """``_restore`` on one batch: a value with more than 15 significant digits at the column's
+    places is rounded at fewer, found per value (rare, and numpy's work)."""
+    if column.decimals is not None:
+        values = x.to_numpy()
+        largest = np.fmax.reduce(np.abs(values)) if values.size else 0.0  # NaN left out
+        decimals = capped_decimals(values, column.decimals, largest if np.isfinite(largest) else None)
+        if np.ndim(decimals):
+            frame = pl.DataFrame({"x": x, "d": decimals,
+                                  "p": powers_of_ten(np.abs(np.clip(decimals, -MAX_DECIMALS, MAX_DECIMALS)))})
+            return frame.select(_restore(pl.col("x"), column, pl.col("d"), pl.col("p"))).to_series()
+    return x.to_frame("x").select(_restore(pl.col("x"), column)).to_series()
+
+
+def _scaled(x: pl.Expr, column: ColumnParams, inverse: bool, target: pa.DataType, *,
+            nan_is_missing: bool = True) -> tuple[pl.Expr, pl.Expr | None]:
+    """The column ``x`` (Float64) scaled, or scaled back, as ``target``: ``_transformed`` as one
+    expression, for polars to run inside a pipeline; and where it cannot stand for it, true where
+    a value needs ``_transformed`` (one rounded per value, one outside an integer type, and without
+    ``nan_is_missing`` a NaN written as a number), or None."""
+    refused = [] if nan_is_missing else [x.is_nan()]
+    if inverse:
+        x = column.scaler.inverse(x, column.parameters)
+        if column.decimals is not None:
+            refused.append(x.abs().is_between(digits_limit(column.decimals), float("inf"), closed="left"))
+        result = _restore(x, column)
+    else:
+        result = column.scaler.forward(x, column.parameters)
+    if inverse and column.integer:
+        # As _to_integers: info.max + 1 is a power of two, exact as a float.
+        info = np.iinfo(target.to_pandas_dtype())
+        refused.append((result < info.min) | (result >= float(info.max) + 1))
+        result = result.fill_nan(None).cast(_polars_type(target), strict=True)
+    elif target != pa.float64():
+        result = result.cast(_polars_type(target))
+    return result, (pl.any_horizontal(refused) if refused else None)
+
+
+def _polars_type(dtype: pa.DataType) -> pl.DataType:
+    return pl.Series(np.empty(0, dtype.to_pandas_dtype())).dtype
 
 
 def _output_schema(schema: pa.Schema, sidecar: Sidecar, inverse: bool, sidecar_json: str | None) -> pa.Schema:
@@ -538,18 +574,17 @@ def _transform_batches(table: Table, sidecar: Sidecar, inverse: bool, csv: CsvOp
 
 
 def _transformed(series: pl.Series, column: ColumnParams, inverse: bool, target: pa.DataType, file,
-                 offset: int, nan_is_missing: bool = True) -> pa.Array:
-    """A parsed column scaled (or scaled back), as an Arrow array of type ``target``. Without
-    ``nan_is_missing``, raises _NotPlain at a NaN that is not a missing value."""
-    missing = series.is_null().to_numpy() if series.null_count() else None
-    values = series.to_numpy()
-    if not nan_is_missing and np.isnan(values).any():
-        if np.count_nonzero(np.isnan(values)) != series.null_count():
-            raise _NotPlain  # NaN written as a number: the careful reader decides what it is
-    values = _transform(values, column, inverse)
-    if column.integer and inverse:
-        return _to_integers(values, missing, target, file, column.name, offset)
-    array = _arrow(values, missing, pa.float64())
+                 offset: int) -> pa.Array:
+    """A parsed column (Float64) scaled, or scaled back, as an Arrow array of type ``target``; a
+    value outside an integer type is an error naming its row."""
+    frame = series.to_frame("x")
+    if inverse:
+        values = _restored(frame.select(column.scaler.inverse(pl.col("x"), column.parameters)).to_series(), column)
+        if column.integer:
+            return _to_integers(values.to_numpy(), None, target, file, column.name, offset)
+    else:
+        values = frame.select(column.scaler.forward(pl.col("x"), column.parameters)).to_series()
+    array = values.to_arrow()
     return array if target == pa.float64() else array.cast(target)
 
 
@@ -694,29 +729,47 @@ def _write_batches(table, sidecar, csv, schema, handle, out_format, batches) -> 
 
 def _plain_batches(table: Table, sidecar: Sidecar, inverse: bool, csv: CsvOptions, schema: pa.Schema,
                    progress: Progress | None) -> Iterator[pa.RecordBatch]:
-    """``_transform_batches`` for a plain CSV file, read by polars on every core."""
+    """``_transform_batches`` for a plain CSV file, read and computed by polars on every core."""
     with _plain_attempt(table):
-        for frame in _plain_frames(table, _output_types(table, sidecar, csv), table.names):
-            arrays = []
-            for field in schema:
-                series = frame[_key(field.name)]
-                if field.name in sidecar.names:
-                    column = sidecar[field.name]
-                    arrays.append(_transformed(_as_number(series, column, csv), column, inverse, field.type,
-                                               table.name, 0, nan_is_missing=False))
-                else:
-                    arrays.append(series.to_arrow().cast(field.type))
-            yield pa.RecordBatch.from_arrays(arrays, schema=schema)
+        scan = _scaled_scan(_plain_scan(table, _output_types(table, sidecar, csv)), table, sidecar, inverse, csv,
+                            schema)
+        for frame in _plain_frames(table, scan):
+            yield pa.RecordBatch.from_arrays([frame[_key(f.name)].to_arrow().cast(f.type) for f in schema],
+                                             schema=schema)
             if progress:
                 progress(frame.height)
 
 
-def _as_number(series: pl.Series, column: ColumnParams, csv: CsvOptions) -> pl.Series:
-    """A column read by polars as Float64: text (a CSV column read so for its null tokens) is parsed
-    here, other numbers cast, as the careful path does."""
-    if series.dtype == pl.String:
-        return series.to_frame().select(_parsed(column.name, True, csv.null_values, strict=True)).to_series()
-    return series if series.dtype == pl.Float64 else series.cast(pl.Float64)
+def _scaled_scan(scan: pl.LazyFrame, table: Table, sidecar: Sidecar, inverse: bool, csv: CsvOptions,
+                 schema: pa.Schema, on_batch: Callable[[int], None] | None = None) -> pl.LazyFrame:
+    """``scan`` (columns keyed by ``_key``) with the sidecar's columns scaled or scaled back, as
+    ``schema`` has them. Text (a CSV column read so) is parsed as the careful path parses it; a NaN
+    written in a CSV file is left to the careful reader. ``on_batch`` is called with the rows of
+    each batch as polars computes it. A value only the careful path handles raises _NotPlain."""
+    types = scan.collect_schema()
+    scaled, refused = [], []
+    for column in sidecar.columns:
+        key = _key(column.name)
+        number = _parsed(column.name, types[key] == pl.String, csv.null_values, strict=True)
+        expr, refuse = _scaled(number, column, inverse, schema.field(column.name).type,
+                               nan_is_missing=table.plain is None)
+        scaled.append(expr.alias(key))
+        if refuse is not None:
+            refused.append(refuse)
+    if refused or on_batch is not None:
+        # One Python call per batch, beside the first column: cheap, unlike arithmetic there.
+        def watch(series: list[pl.Series]) -> pl.Series:
+            if len(series) > 1 and series[1].any():
+                raise _NotPlain
+            if on_batch is not None:
+                on_batch(series[0].len())
+            return series[0]
+
+        first = scaled[0]
+        scaled[0] = pl.map_batches([first, *([pl.any_horizontal(refused)] if refused else [])], watch,
+                                   return_dtype=scan.select(first).collect_schema().dtypes()[0],
+                                   is_elementwise=True).alias(_key(sidecar.names[0]))
+    return scan.with_columns(scaled)
 
 
 def _csv_frame(batch: pa.RecordBatch, sidecar: Sidecar, csv: CsvOptions) -> pl.DataFrame:
@@ -774,39 +827,29 @@ def _write_parquet_csv(table: Table, sidecar: Sidecar, inverse: bool, csv: CsvOp
 
 def _sink_csv(scan: pl.LazyFrame, table: Table, sidecar: Sidecar, inverse: bool, csv: CsvOptions,
               schema: pa.Schema, handle, out_format: str, progress: Progress | None) -> int:
-    """Write ``scan`` (columns keyed by ``_key``) as CSV to the file ``handle`` is open on, by name
-    (polars writes faster to a path than through a Python file), with the sidecar's columns
-    transformed by numpy batch by batch; the number of rows. A CSV file read as text
-    (``table.plain``) stops at the first sign it is not plain, and a NaN written in it is left to
-    the careful reader."""
-    plain = table.plain
-    rows = [0]
-    first = sidecar.names[0]
+    """Write ``scan`` (columns keyed by ``_key``) with the sidecar's columns transformed as CSV to
+    the file ``handle`` is open on, by name (polars writes faster to a path than through a Python
+    file); the number of rows. A CSV file read as text (``table.plain``) stops at the first sign it
+    is not plain."""
     pipeline = _Pipeline()
+    lock = threading.Lock()
+    rows = 0
 
-    def transform(series: pl.Series, column: ColumnParams, target: pa.DataType) -> pl.Series:
+    def on_batch(count: int) -> None:
+        nonlocal rows
         pipeline.check()
-        if plain is not None and plain.problem(wait=False):
+        if table.plain is not None and table.plain.problem(wait=False):
             raise _NotPlain
-        series = _as_number(series, column, csv)
-        if column.name == first:
-            rows[0] += series.len()
+        with lock:  # polars calls from several threads
+            rows += count
             if progress:
-                progress(series.len())
-        return pl.from_arrow(_transformed(series, column, inverse, target, table.name, 0,
-                                          nan_is_missing=plain is None))
+                progress(count)
 
-    exprs = []
-    for column in sidecar.columns:
-        target = schema.field(column.name).type
-        exprs.append(pl.col(_key(column.name)).map_batches(
-            lambda series, column=column, target=target: transform(series, column, target),
-            return_dtype=pl.Series(np.empty(0, target.to_pandas_dtype())).dtype, is_elementwise=True))
-    output = _with_na_rep(scan.with_columns(exprs), sidecar, csv).rename(dict(zip(map(_key, schema.names),
-                                                                                 schema.names)))
+    output = _with_na_rep(_scaled_scan(scan, table, sidecar, inverse, csv, schema, on_batch), sidecar, csv)
+    output = output.rename(dict(zip(map(_key, schema.names), schema.names)))
     pipeline.run(lambda: output.sink_csv(handle.name, separator=csv.separator(out_format, table.format),
                                          null_value="", check_extension=False))
-    return rows[0]
+    return rows
 
 
 class _Stopped(Exception):

@@ -1,11 +1,10 @@
 """Scaling methods. Each is one class: what it needs from the data, the parameters it fits, its
 forward and inverse arithmetic and the names it writes to the sidecar.
 
-Forward and inverse work on float64 numpy arrays and follow scikit-learn's arithmetic step for
-step, each step in place on one new array as scikit-learn does it (a fresh temporary costs page
-faults; numpy divides exactly; polars divides a column by a scalar through its reciprocal, which
-is why the arithmetic is not a polars expression), so results match ``sklearn.preprocessing``
-to the last bit.
+Forward and inverse are polars expressions over a Float64 column and follow scikit-learn's
+arithmetic step for step, each step one IEEE operation (divisions through ``exact.divide``, as
+polars alone would multiply by the reciprocal), so results match ``sklearn.preprocessing`` to the
+last bit. polars runs them on every core, inside the scan that reads the data.
 """
 
 from __future__ import annotations
@@ -15,8 +14,10 @@ from fractions import Fraction
 from typing import ClassVar
 
 import numpy as np
+import polars as pl
 
 from .errors import DataError, UsageError
+from .exact import divide
 from .stats import ColumnAccumulator
 
 _EPS = float(np.finfo(np.float64).eps)
@@ -75,10 +76,12 @@ class Method:
                 return f"parameter '{key}' must be a finite number"
         return None
 
-    def forward(self, x: np.ndarray, p: dict) -> np.ndarray:
+    def forward(self, x: pl.Expr, p: dict) -> pl.Expr:
+        """The scaled column, from the column ``x`` (Float64) and the parameters ``p``."""
         raise NotImplementedError
 
-    def inverse(self, y: np.ndarray, p: dict) -> np.ndarray:
+    def inverse(self, y: pl.Expr, p: dict) -> pl.Expr:
+        """The column scaled back, before invert rounds it to the fitted decimal places."""
         raise NotImplementedError
 
     def affine(self, p: dict) -> tuple[float, float]:
@@ -114,14 +117,10 @@ class ZScore(Method):
         return super().check(parameters) or _check_positive(parameters, "scale")
 
     def forward(self, x, p):
-        out = x - p["mean"]
-        out /= p["scale"]
-        return out
+        return divide(x - p["mean"], p["scale"])
 
     def inverse(self, y, p):
-        out = y * p["scale"]
-        out += p["mean"]
-        return out
+        return y * p["scale"] + p["mean"]
 
     def affine(self, p):
         return 1.0 / p["scale"], -p["mean"] / p["scale"]
@@ -159,14 +158,10 @@ class MinMax(Method):
         return super().check(parameters) or _check_positive(parameters, "scale")
 
     def forward(self, x, p):
-        out = x * p["scale"]
-        out += p["min"]
-        return out
+        return x * p["scale"] + p["min"]
 
     def inverse(self, y, p):
-        out = y - p["min"]
-        out /= p["scale"]
-        return out
+        return divide(y - p["min"], p["scale"])
 
     def affine(self, p):
         return p["scale"], p["min"]
@@ -186,7 +181,7 @@ class MaxAbs(Method):
         return super().check(parameters) or _check_positive(parameters, "scale")
 
     def forward(self, x, p):
-        return x / p["scale"]
+        return divide(x, p["scale"])
 
     def inverse(self, y, p):
         return y * p["scale"]
@@ -228,14 +223,10 @@ class Robust(Method):
         return super().check(parameters) or _check_positive(parameters, "scale")
 
     def forward(self, x, p):
-        out = x - p["center"]
-        out /= p["scale"]
-        return out
+        return divide(x - p["center"], p["scale"])
 
     def inverse(self, y, p):
-        out = y * p["scale"]
-        out += p["center"]
-        return out
+        return y * p["scale"] + p["center"]
 
     def affine(self, p):
         return 1.0 / p["scale"], -p["center"] / p["scale"]
@@ -287,13 +278,13 @@ class Decimal(Method):
         if j <= 0:
             return x * 10.0 ** (-j)
         if j <= _LARGEST_POWER:
-            return x / 10.0**j
-        return x / 10.0**_LARGEST_POWER / 10.0 ** (j - _LARGEST_POWER)
+            return divide(x, 10.0**j)
+        return divide(divide(x, 10.0**_LARGEST_POWER), 10.0 ** (j - _LARGEST_POWER))
 
     def inverse(self, y, p):
         j = p["exponent"]
         if j <= 0:
-            return y / 10.0 ** (-j)
+            return divide(y, 10.0 ** (-j))
         if j <= _LARGEST_POWER:
             return y * 10.0**j
         return y * 10.0 ** (j - _LARGEST_POWER) * 10.0**_LARGEST_POWER

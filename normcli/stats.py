@@ -25,6 +25,16 @@ _LOWEST_EXPONENT = -330
 _POWERS = np.array([10.0**k if k <= 308 else np.inf for k in range(_LOWEST_EXPONENT, 312)])
 
 
+def powers_of_ten(exponents: np.ndarray) -> np.ndarray:
+    """10.0 ** k for each integer k (a float64 array), as ``10.0 ** k`` gives it one at a time."""
+    return _POWERS[exponents - _LOWEST_EXPONENT]
+
+
+def digits_limit(decimals: int) -> float:
+    """The magnitude from which a value has more than 15 significant digits at ``decimals`` places."""
+    return float(_POWERS[SIGNIFICANT_DIGITS - decimals - _LOWEST_EXPONENT])
+
+
 def _exponents(magnitude: np.ndarray) -> np.ndarray:
     """floor(log10(m)) for positive finite m, exactly: log10 rounds (log10(99999999999999.9) is
     14.0), so the result is checked against the powers of ten on both sides."""
@@ -56,7 +66,7 @@ def round_decimal(values: np.ndarray, decimals) -> np.ndarray:
             out = up(values, power)
             np.round(out, out=out)
             return down(out, power, out=out)
-        power = _POWERS[np.abs(decimals) - _LOWEST_EXPONENT]
+        power = powers_of_ten(np.abs(decimals))
         return np.where(decimals >= 0, np.round(values * power) / power, np.round(values / power) * power)
 
 
@@ -67,7 +77,7 @@ def capped_decimals(values: np.ndarray, decimals: int, largest: float | None = N
     if largest is None:
         finite = np.abs(values[np.isfinite(values)])
         largest = finite.max() if finite.size else 0.0
-    if largest < _POWERS[SIGNIFICANT_DIGITS - 1 - decimals - _LOWEST_EXPONENT + 1]:
+    if largest < digits_limit(decimals):
         return decimals
     return np.minimum(decimals, significant_decimals(values))
 
