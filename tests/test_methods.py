@@ -9,7 +9,7 @@ import pytest
 from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, RobustScaler, StandardScaler
 
 import normcli
-from normcli.methods import decimal_exponent
+from normcli.methods import decimal_exponent, make_method
 
 ORACLES = [
     ("zscore", {}, lambda: StandardScaler()),
@@ -136,3 +136,68 @@ def test_zscore_tiny_but_real_spread_is_scaled_like_sklearn():
 def test_decimal_refuses_values_beyond_float_powers():
     with pytest.raises(normcli.DataError, match="beyond float64"):
         normcli.fit(pl.DataFrame({"x": [1e-320]}), method="decimal")
+
+
+def fitted_oracle(make_oracle, parameters):
+    """The scikit-learn scaler with its fitted attributes set to normcli's parameters, one column
+    a feature: its transform is then pure arithmetic, the same steps as normcli's."""
+    oracle = make_oracle()
+    column = lambda key: np.array([p[key] for p in parameters], dtype=np.float64)
+    oracle.n_features_in_ = len(parameters)
+    if isinstance(oracle, StandardScaler):
+        oracle.mean_, oracle.scale_, oracle.var_ = column("mean"), column("scale"), column("scale") ** 2
+    elif isinstance(oracle, MinMaxScaler):
+        oracle.scale_, oracle.min_ = column("scale"), column("min")
+    elif isinstance(oracle, MaxAbsScaler):
+        oracle.scale_ = oracle.max_abs_ = column("scale")
+    else:
+        oracle.center_, oracle.scale_ = column("center"), column("scale")
+    return oracle
+
+
+def scaled_back(frame, sidecar):
+    """Each column through its method's inverse expression, before invert's rounding."""
+    return frame.select(
+        make_method(c.method, c.options).inverse(pl.col(c.name), c.parameters).alias(c.name)
+        for c in sidecar.columns).to_numpy()
+
+
+def assert_same_floats(actual, expected):
+    np.testing.assert_array_equal(actual, expected)
+    zeros = expected == 0
+    np.testing.assert_array_equal(np.signbit(actual[zeros]), np.signbit(expected[zeros]))
+
+
+@pytest.mark.parametrize("method,options,make_oracle", ORACLES, ids=[f"{m}{o}" for m, o, _ in ORACLES])
+def test_arithmetic_is_scikit_learns_to_the_bit(rng, method, options, make_oracle):
+    # Given the same parameters, apply and the inverse must be scikit-learn's arithmetic exactly:
+    # the fit is compared (to a tolerance) above, the arithmetic here (no tolerance).
+    frame = realistic_frame(rng)
+    sidecar = normcli.fit(frame, method=method, **options)
+    oracle = fitted_oracle(make_oracle, [c.parameters for c in sidecar.columns])
+    scaled = normcli.apply(frame, sidecar)
+    assert scaled.columns == frame.columns
+    assert_same_floats(scaled.to_numpy(), oracle.transform(frame.to_numpy()))
+    # Scaled values, and values apply never gives (as invert may be handed), each scaled back.
+    for values in (scaled, pl.DataFrame({n: rng.normal(0, 3, 2000) for n in frame.columns})):
+        values = values.with_columns(pl.col(n).fill_null(float("nan")) for n in frame.columns)
+        assert_same_floats(scaled_back(values, sidecar), oracle.inverse_transform(values.to_numpy()))
+
+
+def test_decimal_arithmetic_is_a_power_of_ten_to_the_bit(rng):
+    # No scikit-learn oracle: x / 10**j for j > 0, x * 10**-j otherwise (0.01 is not a float).
+    frame = realistic_frame(rng).with_columns(
+        small=rng.normal(0, 0.004, 5000), zero=np.zeros(5000), huge=rng.normal(0, 1e300, 5000))
+    sidecar = normcli.fit(frame, method="decimal")
+    exponents = {c.name: c.parameters["exponent"] for c in sidecar.columns}
+    assert {j > 0 for j in exponents.values()} == {True, False}  # both ways are taken
+    scaled = normcli.apply(frame, sidecar)
+    values = pl.DataFrame({n: rng.normal(0, 3, 2000) for n in frame.columns})
+    back = scaled_back(values, sidecar)
+    for i, name in enumerate(frame.columns):
+        j = exponents[name]
+        x, y = frame[name].to_numpy(), values[name].to_numpy()
+        forward = x / 10.0**j if j > 0 else x * 10.0**-j
+        inverse = y * 10.0**j if j > 0 else y / 10.0**-j
+        assert_same_floats(scaled[name].to_numpy(), forward)
+        assert_same_floats(back[:, i], inverse)
