@@ -700,7 +700,9 @@ def _write(table, sidecar, inverse, csv, schema, output, out_format, progress):
 def _fast_writer(table: Table, out_format: str):
     """The polars pipeline that can write this output, if any; each raises _NotPlain to hand over."""
     if out_format == "parquet":
-        return _write_plain_parquet if table.plain is not None else None
+        if table.plain is not None:
+            return _write_plain_parquet
+        return _write_parquet_parquet if table.parquet_path else None
     if not all(table.names):
         return None  # polars would write a blank column name as "" in the header
     if table.plain is not None:
@@ -733,11 +735,16 @@ def _plain_batches(table: Table, sidecar: Sidecar, inverse: bool, csv: CsvOption
     with _plain_attempt(table):
         scan = _scaled_scan(_plain_scan(table, _output_types(table, sidecar, csv)), table, sidecar, inverse, csv,
                             schema)
-        for frame in _plain_frames(table, scan):
-            yield pa.RecordBatch.from_arrays([frame[_key(f.name)].to_arrow().cast(f.type) for f in schema],
-                                             schema=schema)
-            if progress:
-                progress(frame.height)
+        yield from _record_batches(_plain_frames(table, scan), schema, progress)
+
+
+def _record_batches(frames: Iterable[pl.DataFrame], schema: pa.Schema,
+                    progress: Progress | None) -> Iterator[pa.RecordBatch]:
+    """Frames keyed by ``_key`` as RecordBatches with ``schema``."""
+    for frame in frames:
+        yield pa.RecordBatch.from_arrays([frame[_key(f.name)].to_arrow().cast(f.type) for f in schema], schema=schema)
+        if progress:
+            progress(frame.height)
 
 
 def _scaled_scan(scan: pl.LazyFrame, table: Table, sidecar: Sidecar, inverse: bool, csv: CsvOptions,
@@ -811,16 +818,33 @@ def _simple_type(dtype: pa.DataType) -> bool:
             or pa.types.is_string(dtype) or pa.types.is_large_string(dtype))
 
 
+def _parquet_scan(table: Table) -> pl.LazyFrame:
+    """A Parquet file of simple columns as a polars scan keyed by ``_key``; _NotPlain for others."""
+    if not all(_simple_type(field.type) for field in table.schema):
+        raise _NotPlain
+    return pl.scan_parquet(table.parquet_path, glob=False).select(
+        [pl.col(name).alias(_key(name)) for name in table.names])
+
+
 def _write_parquet_csv(table: Table, sidecar: Sidecar, inverse: bool, csv: CsvOptions, schema: pa.Schema, handle,
                        out_format: str, progress: Progress | None) -> None:
     """apply or invert a Parquet file of simple columns to CSV in one polars pipeline; raises
     _NotPlain, having written part of the output, when polars refuses anything."""
-    if not all(_simple_type(field.type) for field in table.schema):
-        raise _NotPlain
     try:
-        scan = pl.scan_parquet(table.parquet_path, glob=False).select(
-            [pl.col(name).alias(_key(name)) for name in table.names])
-        _sink_csv(scan, table, sidecar, inverse, csv, schema, handle, out_format, progress)
+        _sink_csv(_parquet_scan(table), table, sidecar, inverse, csv, schema, handle, out_format, progress)
+    except (NormcliError, pl.exceptions.PolarsError):
+        raise _NotPlain from None
+
+
+def _write_parquet_parquet(table: Table, sidecar: Sidecar, inverse: bool, csv: CsvOptions, schema: pa.Schema, handle,
+                           out_format: str, progress: Progress | None) -> None:
+    """apply or invert a Parquet file of simple columns to Parquet: polars reads and computes on
+    every core, pyarrow writes (so the schema and its metadata are exact); raises _NotPlain,
+    having written part of the output, when polars refuses anything."""
+    try:
+        scan = _scaled_scan(_parquet_scan(table), table, sidecar, inverse, csv, schema)
+        _write_batches(table, sidecar, csv, schema, handle, out_format,
+                       _record_batches(scan.collect_batches(), schema, progress))
     except (NormcliError, pl.exceptions.PolarsError):
         raise _NotPlain from None
 

@@ -46,6 +46,19 @@ def _exponents(magnitude: np.ndarray) -> np.ndarray:
     return np.where(_POWERS[index + 1] <= magnitude, exponent + 1, exponent)
 
 
+_POWER_LIST = _POWERS.tolist()
+
+
+def _exponent(magnitude: float) -> int:
+    """``_exponents`` of one number, in Python: numpy's calls cost more than the work on one value."""
+    exponent = min(max(math.floor(math.log10(magnitude)), _LOWEST_EXPONENT), len(_POWER_LIST) - 2 + _LOWEST_EXPONENT)
+    if _POWER_LIST[exponent - _LOWEST_EXPONENT] > magnitude:
+        exponent -= 1
+    if _POWER_LIST[exponent + 1 - _LOWEST_EXPONENT] <= magnitude:
+        exponent += 1
+    return exponent
+
+
 def significant_decimals(values: np.ndarray) -> np.ndarray:
     """Per value, the decimal places at which it has 15 significant digits (negative for large
     values: 1.23e17 has -3). Zero gets 14."""
@@ -94,7 +107,7 @@ def decimals_needed(values: np.ndarray, start: int, largest: float | None = None
         largest = np.abs(values).max() if values.size else 0.0
     if largest == 0:
         return start
-    fewest = SIGNIFICANT_DIGITS - 1 - _exponents(np.array([largest]))[0]
+    fewest = SIGNIFICANT_DIGITS - 1 - _exponent(largest)
     if fewest < -MAX_DECIMALS:  # beyond 1e37: 10**k is no longer an exact float
         return None
     # Most batches need no more places than those before them: one check, no search.
@@ -102,7 +115,7 @@ def decimals_needed(values: np.ndarray, start: int, largest: float | None = None
         return start
     magnitude = np.abs(values)
     magnitude[magnitude == 0] = np.inf
-    most = SIGNIFICANT_DIGITS - 1 - _exponents(np.array([magnitude.min()]))[0]
+    most = SIGNIFICANT_DIGITS - 1 - _exponent(float(magnitude.min()))
     # No value can be written with fewer places than its leading digit allows.
     for d in range(max(start, int(most) - (SIGNIFICANT_DIGITS - 1)), MAX_DECIMALS + 1):
         if np.array_equal(round_decimal(values, capped_decimals(values, d, largest)), values):

@@ -176,7 +176,8 @@ def parquet_table():
 
 @pytest.mark.parametrize("drop", [["when", "cat", "money"], []])
 @pytest.mark.parametrize("command", ["apply", "invert"])
-def test_parquet_to_csv_through_polars_matches_the_careful_path(tmp_path, drop, command):
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_parquet_through_polars_matches_the_careful_path(tmp_path, drop, command, fmt):
     import pyarrow.parquet as pq
 
     table = parquet_table().drop_columns(drop)
@@ -186,13 +187,49 @@ def test_parquet_to_csv_through_polars_matches_the_careful_path(tmp_path, drop, 
     if command == "invert":
         normcli.apply(str(source), sidecar, str(tmp_path / "scaled.parquet"))
         source = tmp_path / "scaled.parquet"
-    with mock.patch("normcli.core._sink_csv", wraps=normcli.core._sink_csv) as sink:
-        getattr(normcli, command)(str(source), sidecar, str(tmp_path / "fast.csv"))
-    assert sink.called == bool(drop)  # timestamps, dictionaries and decimals take the careful path
-    with mock.patch("normcli.core._write_parquet_csv", side_effect=normcli.core._NotPlain):
-        getattr(normcli, command)(str(source), sidecar, str(tmp_path / "careful.csv"))
-    assert (tmp_path / "fast.csv").read_bytes() == (tmp_path / "careful.csv").read_bytes()
-    assert b"NaN" in (tmp_path / "fast.csv").read_bytes()
+    with mock.patch("normcli.core._scaled_scan", wraps=normcli.core._scaled_scan) as polars_pipeline:
+        getattr(normcli, command)(str(source), sidecar, str(tmp_path / f"fast.{fmt}"))
+    assert polars_pipeline.called == bool(drop)  # timestamps, dictionaries and decimals take the careful path
+    with mock.patch("normcli.core._fast_writer", return_value=None):
+        getattr(normcli, command)(str(source), sidecar, str(tmp_path / f"careful.{fmt}"))
+    assert (tmp_path / f"fast.{fmt}").read_bytes() == (tmp_path / f"careful.{fmt}").read_bytes()
+    if fmt == "csv":
+        assert b"NaN" in (tmp_path / "fast.csv").read_bytes()
+
+
+@pytest.mark.parametrize("source_format", ["csv", "parquet"])
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+@pytest.mark.parametrize("case", ["digits", "outside", "none"])
+def test_values_only_the_careful_path_handles_are_handed_over(tmp_path, source_format, fmt, case):
+    # One with more than 15 significant digits at the fitted places (rounded at fewer, per value),
+    # one beyond its integer type; the polars pipeline must give the careful path's result.
+    import polars as pl
+
+    sidecar = normcli.fit(pl.DataFrame({"x": [0.25, 1.5, 2.75], "n": [1, 2, 3]}))
+    assert sidecar["x"].decimals == 2 and sidecar["n"].integer
+    scaled = pl.DataFrame({"x": [0.0, 0.5, -1.0, 0.25], "n": [0.0, 1.0, -1.0, 0.5]})
+    if case == "digits":  # 1.23e14 at 2 places is 17 digits: rounded at 0 places instead
+        scaled = pl.concat([scaled, normcli.apply(pl.DataFrame({"x": [123456789012345.67], "n": [2]}), sidecar)])
+    elif case == "outside":  # beyond int64 once scaled back
+        scaled = pl.concat([scaled, pl.DataFrame({"x": [0.0], "n": [1e20]})])
+    source = tmp_path / f"scaled.{source_format}"
+    scaled.write_csv(source) if source_format == "csv" else scaled.write_parquet(source)
+
+    def outcome(target):
+        try:
+            normcli.invert(str(source), sidecar, str(target))
+        except NormcliError as exc:
+            return str(exc)
+        return target.read_bytes()
+
+    with mock.patch("normcli.core._transform_batches", wraps=normcli.core._transform_batches) as handed_over:
+        fast = outcome(tmp_path / f"fast.{fmt}")
+    with mock.patch("normcli.core._fast_writer", return_value=None):
+        careful = outcome(tmp_path / f"careful.{fmt}")
+    assert fast == careful
+    assert handed_over.called == (case != "none")
+    if case == "outside":
+        assert "outside the range of int64" in careful and "row 5" in careful
 
 
 def test_an_interrupt_stops_the_polars_pipeline_at_once(tmp_path):

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from normcli.stats import BLOCK, ColumnAccumulator, decimals_needed
+from normcli.stats import BLOCK, ColumnAccumulator, _exponent, _exponents, decimals_needed
 
 
 def two_pass(x):
@@ -115,3 +115,11 @@ def test_a_column_of_one_huge_value_is_constant_without_overflow():
         warnings.simplefilter("error")  # (n * mean * eps) ** 2 would overflow to inf with a warning
         assert acc.is_constant()
     assert acc.std == 0.0 and acc.mean == 1e300
+
+
+def test_one_number_exponent_agrees_with_the_array_one(rng):
+    powers = 10.0 ** np.arange(-323, 309)
+    values = np.concatenate([powers, np.nextafter(powers, 0), np.nextafter(powers, np.inf), rng.lognormal(0, 50, 20_000),
+                             [5e-324, np.finfo(float).max, 99999999999999.9]])
+    values = values[np.isfinite(values) & (values > 0)]
+    assert [_exponent(float(v)) for v in values] == _exponents(values).tolist()
