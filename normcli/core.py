@@ -700,9 +700,10 @@ def _write(table, sidecar, inverse, csv, schema, output, out_format, progress):
 def _fast_writer(table: Table, out_format: str):
     """The polars pipeline that can write this output, if any; each raises _NotPlain to hand over."""
     if out_format == "parquet":
-        if table.plain is not None:
-            return _write_plain_parquet
-        return _write_parquet_parquet if table.parquet_path else None
+        # Not from Parquet: polars reads Parquet faster than pyarrow writes it, and the batches
+        # waiting for the writer took memory that grew with the file (424 MiB at 2M rows, 572 MiB at
+        # 10M, against 340 MiB flat), for 4-12% less time.
+        return _write_plain_parquet if table.plain is not None else None
     if not all(table.names):
         return None  # polars would write a blank column name as "" in the header
     if table.plain is not None:
@@ -832,19 +833,6 @@ def _write_parquet_csv(table: Table, sidecar: Sidecar, inverse: bool, csv: CsvOp
     _NotPlain, having written part of the output, when polars refuses anything."""
     try:
         _sink_csv(_parquet_scan(table), table, sidecar, inverse, csv, schema, handle, out_format, progress)
-    except (NormcliError, pl.exceptions.PolarsError):
-        raise _NotPlain from None
-
-
-def _write_parquet_parquet(table: Table, sidecar: Sidecar, inverse: bool, csv: CsvOptions, schema: pa.Schema, handle,
-                           out_format: str, progress: Progress | None) -> None:
-    """apply or invert a Parquet file of simple columns to Parquet: polars reads and computes on
-    every core, pyarrow writes (so the schema and its metadata are exact); raises _NotPlain,
-    having written part of the output, when polars refuses anything."""
-    try:
-        scan = _scaled_scan(_parquet_scan(table), table, sidecar, inverse, csv, schema)
-        _write_batches(table, sidecar, csv, schema, handle, out_format,
-                       _record_batches(scan.collect_batches(), schema, progress))
     except (NormcliError, pl.exceptions.PolarsError):
         raise _NotPlain from None
 
