@@ -554,6 +554,9 @@ def _transform_batches(table: Table, sidecar: Sidecar, inverse: bool, csv: CsvOp
     """Yield output RecordBatches with ``schema``: scaled columns computed, the others as read."""
     names = sidecar.names
     parse = [_parsed(name, table.text, csv.null_values, strict=True).alias(_key(name)) for name in names]
+    scaled, refused = _scaled_columns(sidecar, inverse, schema, lambda name: pl.col(_key(name)))
+    if refused is not None:
+        scaled.append(refused.alias("refused"))  # "c:" starts every column's own key
     positions = {name: schema.get_field_index(name) for name in names}
     offset = 0
     for batch in table.batches():
@@ -563,14 +566,27 @@ def _transform_batches(table: Table, sidecar: Sidecar, inverse: bool, csv: CsvOp
         except pl.exceptions.PolarsError as exc:
             raise _diagnose(frame, table, sidecar, csv, offset, exc) from None
         arrays = list(batch.columns)
-        for column in sidecar.columns:
-            position = positions[column.name]
-            arrays[position] = _transformed(parsed[_key(column.name)], column, inverse, schema.field(position).type,
-                                            table.name, offset)
+        for column, array in zip(sidecar.columns, _scaled_arrays(parsed, scaled, sidecar, inverse, schema, table.name,
+                                                                 offset)):
+            arrays[positions[column.name]] = array
         yield pa.RecordBatch.from_arrays(arrays, schema=schema)
         offset += batch.num_rows
         if progress:
             progress(batch.num_rows)
+
+
+def _scaled_arrays(parsed: pl.DataFrame, scaled: list[pl.Expr], sidecar: Sidecar, inverse: bool, schema: pa.Schema,
+                   file, offset: int) -> list[pa.Array]:
+    """The sidecar's columns of one parsed batch, transformed: by ``scaled`` (see _scaled_columns)
+    on every core, or column by column by _transformed when a value needs it."""
+    try:
+        result = parsed.select(scaled)
+        if "refused" not in result.columns or not result["refused"].any():
+            return [result[_key(c.name)].to_arrow().cast(schema.field(c.name).type) for c in sidecar.columns]
+    except pl.exceptions.PolarsError:
+        pass  # a value beyond its integer type: _transformed names it
+    return [_transformed(parsed[_key(c.name)], c, inverse, schema.field(c.name).type, file, offset)
+            for c in sidecar.columns]
 
 
 def _transformed(series: pl.Series, column: ColumnParams, inverse: bool, target: pa.DataType, file,
@@ -748,6 +764,20 @@ def _record_batches(frames: Iterable[pl.DataFrame], schema: pa.Schema,
             progress(frame.height)
 
 
+def _scaled_columns(sidecar: Sidecar, inverse: bool, schema: pa.Schema, number: Callable[[str], pl.Expr], *,
+                    nan_is_missing: bool = True) -> tuple[list[pl.Expr], pl.Expr | None]:
+    """``_scaled`` for each of the sidecar's columns (``number(name)`` is the column as Float64),
+    keyed by ``_key``; and true where any value needs ``_transformed`` (None: none can)."""
+    scaled, refused = [], []
+    for column in sidecar.columns:
+        expr, refuse = _scaled(number(column.name), column, inverse, schema.field(column.name).type,
+                               nan_is_missing=nan_is_missing)
+        scaled.append(expr.alias(_key(column.name)))
+        if refuse is not None:
+            refused.append(refuse)
+    return scaled, (pl.any_horizontal(refused) if refused else None)
+
+
 def _scaled_scan(scan: pl.LazyFrame, table: Table, sidecar: Sidecar, inverse: bool, csv: CsvOptions,
                  schema: pa.Schema, on_batch: Callable[[int], None] | None = None) -> pl.LazyFrame:
     """``scan`` (columns keyed by ``_key``) with the sidecar's columns scaled or scaled back, as
@@ -755,16 +785,11 @@ def _scaled_scan(scan: pl.LazyFrame, table: Table, sidecar: Sidecar, inverse: bo
     written in a CSV file is left to the careful reader. ``on_batch`` is called with the rows of
     each batch as polars computes it. A value only the careful path handles raises _NotPlain."""
     types = scan.collect_schema()
-    scaled, refused = [], []
-    for column in sidecar.columns:
-        key = _key(column.name)
-        number = _parsed(column.name, types[key] == pl.String, csv.null_values, strict=True)
-        expr, refuse = _scaled(number, column, inverse, schema.field(column.name).type,
-                               nan_is_missing=table.plain is None)
-        scaled.append(expr.alias(key))
-        if refuse is not None:
-            refused.append(refuse)
-    if refused or on_batch is not None:
+    scaled, refused = _scaled_columns(
+        sidecar, inverse, schema,
+        lambda name: _parsed(name, types[_key(name)] == pl.String, csv.null_values, strict=True),
+        nan_is_missing=table.plain is None)
+    if refused is not None or on_batch is not None:
         # One Python call per batch, beside the first column: cheap, unlike arithmetic there.
         def watch(series: list[pl.Series]) -> pl.Series:
             if len(series) > 1 and series[1].any():
@@ -774,7 +799,7 @@ def _scaled_scan(scan: pl.LazyFrame, table: Table, sidecar: Sidecar, inverse: bo
             return series[0]
 
         first = scaled[0]
-        scaled[0] = pl.map_batches([first, *([pl.any_horizontal(refused)] if refused else [])], watch,
+        scaled[0] = pl.map_batches([first, *([refused] if refused is not None else [])], watch,
                                    return_dtype=scan.select(first).collect_schema().dtypes()[0],
                                    is_elementwise=True).alias(_key(sidecar.names[0]))
     return scan.with_columns(scaled)

@@ -163,3 +163,20 @@ def test_sidecar_column_missing_from_a_parquet_input(tmp_path, output):
     with pytest.raises(normcli.DataError, match="column 'b': column from the sidecar is not in the input"):
         normcli.apply(str(tmp_path / "a.parquet"), sidecar, str(tmp_path / output))
     assert not (tmp_path / output).exists()
+
+
+@pytest.mark.parametrize("source", ["frame", "csv", "parquet"])
+def test_invert_rounds_a_value_of_more_than_15_digits_at_its_own_15(tmp_path, source):
+    # The column has 2 decimal places; 123456789012345.67 has 17 significant digits, so invert
+    # rounds it at 0 places (15 digits), value by value, and the others at 2.
+    sidecar = normcli.fit(pl.DataFrame({"x": [0.25, 1.5, 2.75]}))
+    assert sidecar["x"].decimals == 2
+    scaled = normcli.apply(pl.DataFrame({"x": [123456789012345.67, 0.25, 1.1]}), sidecar)
+    if source == "frame":
+        back = normcli.invert(scaled, sidecar)
+    else:
+        path = tmp_path / f"scaled.{source}"
+        scaled.write_csv(path) if source == "csv" else scaled.write_parquet(path)
+        normcli.invert(str(path), sidecar, str(tmp_path / "back.parquet"))
+        back = pl.read_parquet(tmp_path / "back.parquet")
+    assert back["x"].to_list() == [123456789012346.0, 0.25, 1.1]
