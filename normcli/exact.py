@@ -20,15 +20,16 @@ def divide(x: pl.Expr, divisor: float | pl.Expr) -> pl.Expr:
     if isinstance(divisor, pl.Expr):
         return x / divisor
     if _polars_divides_exactly():
-        return x / _as_column(x, divisor)
+        return x / _as_column(divisor)
     return x.map_batches(lambda series: _numpy_divide(series, divisor), return_dtype=pl.Float64,
                          is_elementwise=True)
 
 
-def _as_column(x: pl.Expr, value: float) -> pl.Expr:
-    """``value`` in every row of ``x``, as a computed column rather than a literal. The arithmetic
-    gives ``value`` exactly: 0.0 or 1.0, times 0.0, plus ``value``."""
-    return x.is_null().cast(pl.Float64) * 0.0 + value
+def _as_column(value: float) -> pl.Expr:
+    """``value`` in every row, as a computed column rather than a literal. The arithmetic gives
+    ``value`` exactly (0.0 or 1.0, times 0.0, plus ``value``); it starts from the frame's first
+    column as it is, because one built from ``x`` would compute ``x`` a second time."""
+    return pl.first().is_null().cast(pl.Float64) * 0.0 + value
 
 
 def _numpy_divide(series: pl.Series, divisor: float) -> pl.Series:
@@ -49,7 +50,7 @@ def _polars_divides_exactly() -> bool:
     global _division_checked
     if _division_checked is None:
         frame = pl.LazyFrame({"x": PROBE_VALUES})
-        quotients = frame.select([(pl.col("x") / _as_column(pl.col("x"), d)).alias(str(i))
+        quotients = frame.select([(pl.col("x") / _as_column(d)).alias(str(i))
                                   for i, d in enumerate(PROBE_DIVISORS)]).collect(engine="streaming")
         with np.errstate(all="ignore"):
             _division_checked = all(np.array_equal(quotients[str(i)].to_numpy(), PROBE_VALUES / d)
