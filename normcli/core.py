@@ -8,6 +8,7 @@ polars DataFrame or a pyarrow Table. Frames come back as the same kind; paths ar
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import stat
 import threading
@@ -19,6 +20,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from . import exact
 from .errors import DataError, NormcliError, SidecarError
 from .io import (
     CsvOptions,
@@ -32,7 +34,6 @@ from .io import (
 )
 from .methods import DEFAULT_METHOD, make_method
 from .sidecar import INTEGER_DTYPES, ColumnParams, Sidecar
-from .exact import round_decimal
 from .stats import MAX_DECIMALS, ColumnAccumulator, InfiniteValue, capped_decimals, digits_limit, powers_of_ten
 
 _EPS = float(np.finfo(np.float64).eps)
@@ -79,6 +80,11 @@ def _open(source, input_format, csv: CsvOptions) -> Table:
     if kind:
         return open_table(_to_arrow(source, kind))
     return open_table(source, input_format, csv)
+
+
+# The column that flags values only the careful path handles (see _scaled_columns); every data
+# column's key starts with "c:".
+_REFUSED = "refused"
 
 
 def _key(name: str) -> str:
@@ -436,7 +442,7 @@ def _add_values(candidate: _Candidate, parsed: pl.DataFrame, frame: pl.DataFrame
 # apply and invert
 
 
-def _restore(x: pl.Expr, column: ColumnParams, decimals: int | pl.Expr | None = None,
+def _restore(x: pl.Expr, column: ColumnParams, decimals: pl.Expr | None = None,
              power: pl.Expr | None = None) -> pl.Expr:
     """Give back the original kind of number after the inverse arithmetic.
 
@@ -446,33 +452,28 @@ def _restore(x: pl.Expr, column: ColumnParams, decimals: int | pl.Expr | None = 
     values written with up to 15 significant digits come back exactly, and values the fit never
     saw (with more places) are left as computed rather than rounded away.
 
-    ``decimals`` is the column's places (the default) when no value is capped, or a column of
-    capped places per value, with ``power`` = 10 ** |places| beside it (see _restored).
+    By default every value is rounded at the column's places (no value is capped: see _scaled);
+    ``decimals`` is instead a column of capped places per value, with ``power`` = 10 ** |places|
+    beside it (see _restore_batch).
     """
     if column.decimals is None:
-        return x.round() if column.integer else x
-    if decimals is None:
-        decimals = column.decimals
+        return x.round(mode="half_to_even") if column.integer else x
     scale, offset = column.affine
     origin = abs(offset / scale) if scale else 0.0
-    restored = _round_to(x, decimals, power)
-    near = (restored - x).abs() <= (x.abs() + origin) * (64 * _EPS)
-    if isinstance(decimals, pl.Expr):
-        near = near & (decimals >= -MAX_DECIMALS)  # no coarser grid is exact in float64
-    elif decimals < -MAX_DECIMALS:
-        near = pl.lit(False)
+    if math.isnan(origin):  # inf / inf: no tolerance, so nothing is near (polars has a <= NaN true)
+        return x.round(mode="half_to_even") if column.integer else x
+    if decimals is None:
+        places = column.decimals  # within +-MAX_DECIMALS (the sidecar's schema says so)
+        restored = exact.round_decimal(x, places, 10.0 ** abs(places))
+        near = (restored - x).abs() <= (x.abs() + origin) * (64 * _EPS)
+    else:
+        restored = exact.round_decimal(x, decimals.clip(-MAX_DECIMALS, MAX_DECIMALS), power)
+        near = ((restored - x).abs() <= (x.abs() + origin) * (64 * _EPS)) & (decimals >= -MAX_DECIMALS)
     result = pl.when(near).then(restored).otherwise(x)  # NaN and infinities stay as computed
-    return result.round() if column.integer else result
+    return result.round(mode="half_to_even") if column.integer else result
 
 
-def _round_to(x: pl.Expr, decimals: int | pl.Expr, power: pl.Expr | None) -> pl.Expr:
-    if isinstance(decimals, pl.Expr):
-        return round_decimal(x, decimals.clip(-MAX_DECIMALS, MAX_DECIMALS), power)
-    places = min(max(decimals, -MAX_DECIMALS), MAX_DECIMALS)
-    return round_decimal(x, places, 10.0 ** abs(places))
-
-
-def _restored(x: pl.Series, column: ColumnParams) -> pl.Series:
+def _restore_batch(x: pl.Series, column: ColumnParams) -> pl.Series:
     """``_restore`` on one batch: a value with more than 15 significant digits at the column's
     places is rounded at fewer, found per value (rare, and numpy's work)."""
     if column.decimals is not None:
@@ -496,14 +497,15 @@ def _scaled(x: pl.Expr, column: ColumnParams, inverse: bool, target: pa.DataType
     if inverse:
         x = column.scaler.inverse(x, column.parameters)
         if column.decimals is not None:
-            refused.append(x.abs().is_between(digits_limit(column.decimals), float("inf"), closed="left"))
+            refused.append((x.abs() >= digits_limit(column.decimals)) & x.is_finite())
         result = _restore(x, column)
     else:
         result = column.scaler.forward(x, column.parameters)
     if inverse and column.integer:
-        # As _to_integers: info.max + 1 is a power of two, exact as a float.
+        # As _to_integers: info.max + 1 is a power of two, exact as a float. NaN becomes missing
+        # (and polars orders it above every number).
         info = np.iinfo(target.to_pandas_dtype())
-        refused.append((result < info.min) | (result >= float(info.max) + 1))
+        refused.append(result.is_not_nan() & ((result < info.min) | (result >= float(info.max) + 1)))
         result = result.fill_nan(None).cast(_polars_type(target), strict=True)
     elif target != pa.float64():
         result = result.cast(_polars_type(target))
@@ -556,7 +558,7 @@ def _transform_batches(table: Table, sidecar: Sidecar, inverse: bool, csv: CsvOp
     parse = [_parsed(name, table.text, csv.null_values, strict=True).alias(_key(name)) for name in names]
     scaled, refused = _scaled_columns(sidecar, inverse, schema, lambda name: pl.col(_key(name)))
     if refused is not None:
-        scaled.append(refused.alias("refused"))  # "c:" starts every column's own key
+        scaled.append(refused.alias(_REFUSED))
     positions = {name: schema.get_field_index(name) for name in names}
     offset = 0
     for batch in table.batches():
@@ -581,7 +583,7 @@ def _scaled_arrays(parsed: pl.DataFrame, scaled: list[pl.Expr], sidecar: Sidecar
     on every core, or column by column by _transformed when a value needs it."""
     try:
         result = parsed.select(scaled)
-        if "refused" not in result.columns or not result["refused"].any():
+        if _REFUSED not in result.columns or not result[_REFUSED].any():
             return [result[_key(c.name)].to_arrow().cast(schema.field(c.name).type) for c in sidecar.columns]
     except pl.exceptions.PolarsError:
         pass  # a value beyond its integer type: _transformed names it
@@ -595,20 +597,21 @@ def _transformed(series: pl.Series, column: ColumnParams, inverse: bool, target:
     value outside an integer type is an error naming its row."""
     frame = series.to_frame("x")
     if inverse:
-        values = _restored(frame.select(column.scaler.inverse(pl.col("x"), column.parameters)).to_series(), column)
+        values = _restore_batch(frame.select(column.scaler.inverse(pl.col("x"), column.parameters)).to_series(),
+                                column)
         if column.integer:
-            return _to_integers(values.to_numpy(), None, target, file, column.name, offset)
+            return _to_integers(values.to_numpy(), target, file, column.name, offset)
     else:
         values = frame.select(column.scaler.forward(pl.col("x"), column.parameters)).to_series()
     array = values.to_arrow()
     return array if target == pa.float64() else array.cast(target)
 
 
-def _to_integers(values: np.ndarray, missing, target: pa.DataType, file, name, offset) -> pa.Array:
-    """Rounded floats as ``target`` integers; a value outside the type's range is an error."""
+def _to_integers(values: np.ndarray, target: pa.DataType, file, name, offset) -> pa.Array:
+    """Rounded floats as ``target`` integers, NaN (and missing) as missing; a value outside the
+    type's range is an error."""
     info = np.iinfo(target.to_pandas_dtype())
-    nan = np.isnan(values)
-    missing = nan if missing is None else (missing | nan)
+    missing = np.isnan(values)
     with np.errstate(invalid="ignore"):
         # info.max + 1 is a power of two, exact as a float; info.max itself rounds up to it.
         outside = ~missing & ((values < info.min) | (values >= float(info.max) + 1))
@@ -752,16 +755,13 @@ def _plain_batches(table: Table, sidecar: Sidecar, inverse: bool, csv: CsvOption
     with _plain_attempt(table):
         scan = _scaled_scan(_plain_scan(table, _output_types(table, sidecar, csv)), table, sidecar, inverse, csv,
                             schema)
-        yield from _record_batches(_plain_frames(table, scan), schema, progress)
-
-
-def _record_batches(frames: Iterable[pl.DataFrame], schema: pa.Schema,
-                    progress: Progress | None) -> Iterator[pa.RecordBatch]:
-    """Frames keyed by ``_key`` as RecordBatches with ``schema``."""
-    for frame in frames:
-        yield pa.RecordBatch.from_arrays([frame[_key(f.name)].to_arrow().cast(f.type) for f in schema], schema=schema)
-        if progress:
-            progress(frame.height)
+        for frame in _plain_frames(table, scan):
+            if _REFUSED in frame.columns and frame[_REFUSED].any():
+                raise _NotPlain
+            yield pa.RecordBatch.from_arrays([frame[_key(f.name)].to_arrow().cast(f.type) for f in schema],
+                                             schema=schema)
+            if progress:
+                progress(frame.height)
 
 
 def _scaled_columns(sidecar: Sidecar, inverse: bool, schema: pa.Schema, number: Callable[[str], pl.Expr], *,
@@ -782,26 +782,31 @@ def _scaled_scan(scan: pl.LazyFrame, table: Table, sidecar: Sidecar, inverse: bo
                  schema: pa.Schema, on_batch: Callable[[int], None] | None = None) -> pl.LazyFrame:
     """``scan`` (columns keyed by ``_key``) with the sidecar's columns scaled or scaled back, as
     ``schema`` has them. Text (a CSV column read so) is parsed as the careful path parses it; a NaN
-    written in a CSV file is left to the careful reader. ``on_batch`` is called with the rows of
-    each batch as polars computes it. A value only the careful path handles raises _NotPlain."""
+    written in a CSV file is left to the careful reader.
+
+    Without ``on_batch`` the flags of values only the careful path handles come out as a column
+    (_REFUSED) for the caller to check. With it, for a sink that Python does not see, a callback
+    beside the first column raises _NotPlain at such a value and calls ``on_batch`` with the rows
+    of each batch."""
     types = scan.collect_schema()
     scaled, refused = _scaled_columns(
         sidecar, inverse, schema,
         lambda name: _parsed(name, types[_key(name)] == pl.String, csv.null_values, strict=True),
         nan_is_missing=table.plain is None)
-    if refused is not None or on_batch is not None:
-        # One Python call per batch, beside the first column: cheap, unlike arithmetic there.
-        def watch(series: list[pl.Series]) -> pl.Series:
-            if len(series) > 1 and series[1].any():
-                raise _NotPlain
-            if on_batch is not None:
-                on_batch(series[0].len())
-            return series[0]
+    if on_batch is None:
+        return scan.with_columns(scaled if refused is None else [*scaled, refused.alias(_REFUSED)])
 
-        first = scaled[0]
-        scaled[0] = pl.map_batches([first, *([refused] if refused is not None else [])], watch,
-                                   return_dtype=scan.select(first).collect_schema().dtypes()[0],
-                                   is_elementwise=True).alias(_key(sidecar.names[0]))
+    # One Python call per batch: cheap, unlike arithmetic there.
+    def watch(series: list[pl.Series]) -> pl.Series:
+        if len(series) > 1 and series[1].any():
+            raise _NotPlain
+        on_batch(series[0].len())
+        return series[0]
+
+    first = scaled[0]
+    scaled[0] = pl.map_batches([first, *([refused] if refused is not None else [])], watch,
+                               return_dtype=scan.select(first).collect_schema().dtypes()[0],
+                               is_elementwise=True).alias(_key(sidecar.names[0]))
     return scan.with_columns(scaled)
 
 
@@ -830,9 +835,9 @@ def _fresh_file(handle) -> bool:
 
 def _write_plain_csv(table: Table, sidecar: Sidecar, inverse: bool, csv: CsvOptions, schema: pa.Schema, handle,
                      out_format: str, progress: Progress | None) -> None:
-    """apply or invert a plain CSV file to CSV in one polars pipeline (parallel reading and writing),
-    the arithmetic still numpy's, batch by batch. Raises _NotPlain, having written part of the output,
-    when the file proves not to be plain or anything is amiss: the caller starts again."""
+    """apply or invert a plain CSV file to CSV in one polars pipeline (reading, arithmetic and
+    writing on every core). Raises _NotPlain, having written part of the output, when the file
+    proves not to be plain or anything is amiss: the caller starts again."""
     with _plain_attempt(table):
         scan = _plain_scan(table, _output_types(table, sidecar, csv))
         _check_rows(table, _sink_csv(scan, table, sidecar, inverse, csv, schema, handle, out_format, progress))
@@ -844,20 +849,16 @@ def _simple_type(dtype: pa.DataType) -> bool:
             or pa.types.is_string(dtype) or pa.types.is_large_string(dtype))
 
 
-def _parquet_scan(table: Table) -> pl.LazyFrame:
-    """A Parquet file of simple columns as a polars scan keyed by ``_key``; _NotPlain for others."""
-    if not all(_simple_type(field.type) for field in table.schema):
-        raise _NotPlain
-    return pl.scan_parquet(table.parquet_path, glob=False).select(
-        [pl.col(name).alias(_key(name)) for name in table.names])
-
-
 def _write_parquet_csv(table: Table, sidecar: Sidecar, inverse: bool, csv: CsvOptions, schema: pa.Schema, handle,
                        out_format: str, progress: Progress | None) -> None:
     """apply or invert a Parquet file of simple columns to CSV in one polars pipeline; raises
     _NotPlain, having written part of the output, when polars refuses anything."""
+    if not all(_simple_type(field.type) for field in table.schema):
+        raise _NotPlain
     try:
-        _sink_csv(_parquet_scan(table), table, sidecar, inverse, csv, schema, handle, out_format, progress)
+        scan = pl.scan_parquet(table.parquet_path, glob=False).select(
+            [pl.col(name).alias(_key(name)) for name in table.names])
+        _sink_csv(scan, table, sidecar, inverse, csv, schema, handle, out_format, progress)
     except (NormcliError, pl.exceptions.PolarsError):
         raise _NotPlain from None
 

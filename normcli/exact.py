@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-_division_checked: bool | None = None
+_divides_exactly: bool | None = None
 
 
 def divide(x: pl.Expr, divisor: float | pl.Expr) -> pl.Expr:
@@ -47,15 +47,17 @@ PROBE_DIVISORS = (3.0, 10.0, 0.1, 7.0e-300)
 
 
 def _polars_divides_exactly() -> bool:
-    global _division_checked
-    if _division_checked is None:
-        frame = pl.LazyFrame({"x": PROBE_VALUES})
-        quotients = frame.select([(pl.col("x") / _as_column(d)).alias(str(i))
-                                  for i, d in enumerate(PROBE_DIVISORS)]).collect(engine="streaming")
+    global _divides_exactly
+    if _divides_exactly is None:
+        # As in use: the divisor's column made from a first column that is not the dividend (text,
+        # with nulls), on both of polars' engines.
+        frame = pl.DataFrame({"first": [None, "a"] * (len(PROBE_VALUES) // 2), "x": PROBE_VALUES})
+        quotients = [(pl.col("x") / _as_column(d)).alias(str(i)) for i, d in enumerate(PROBE_DIVISORS)]
+        results = [frame.select(quotients), frame.lazy().select(quotients).collect(engine="streaming")]
         with np.errstate(all="ignore"):
-            _division_checked = all(np.array_equal(quotients[str(i)].to_numpy(), PROBE_VALUES / d)
-                                    for i, d in enumerate(PROBE_DIVISORS))
-    return _division_checked
+            _divides_exactly = all(np.array_equal(result[str(i)].to_numpy(), PROBE_VALUES / d)
+                                   for result in results for i, d in enumerate(PROBE_DIVISORS))
+    return _divides_exactly
 
 
 def round_decimal(x: pl.Expr, decimals: int | pl.Expr, power: float | pl.Expr) -> pl.Expr:
@@ -63,8 +65,8 @@ def round_decimal(x: pl.Expr, decimals: int | pl.Expr, power: float | pl.Expr) -
     numpy's ``stats.round_decimal`` does it: one exact ``power`` = 10 ** |decimals|, one rounding,
     one correctly rounded multiplication or division. ``decimals`` and ``power`` are one number
     for every value, or columns with one per value."""
-    up = divide((x * power).round(), power)
-    down = divide(x, power).round() * power
+    up = divide((x * power).round(mode="half_to_even"), power)
+    down = divide(x, power).round(mode="half_to_even") * power
     if isinstance(decimals, int):
         return up if decimals >= 0 else down
     return pl.when(decimals >= 0).then(up).otherwise(down)

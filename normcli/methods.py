@@ -4,7 +4,8 @@ forward and inverse arithmetic and the names it writes to the sidecar.
 Forward and inverse are polars expressions over a Float64 column and follow scikit-learn's
 arithmetic step for step, each step one IEEE operation (divisions through ``exact.divide``, as
 polars alone would multiply by the reciprocal), so results match ``sklearn.preprocessing`` to the
-last bit. polars runs them on every core, inside the scan that reads the data.
+last bit. polars runs them on every core: inside the scan that reads a plain file, and batch by
+batch elsewhere (stdin, other CSV files, Parquet to Parquet, frames).
 """
 
 from __future__ import annotations

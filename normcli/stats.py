@@ -101,7 +101,8 @@ def decimals_needed(values: np.ndarray, start: int, largest: float | None = None
     15 significant digits (or lies beyond the powers of ten a float holds exactly).
 
     The coarsest such grid is what lets invert undo the rounding of apply even for a value much
-    smaller than the column's centre; invert rounds with the same helpers.
+    smaller than the column's centre. invert rounds with ``capped_decimals`` and with
+    ``exact.round_decimal``, the polars form of ``round_decimal`` (a test holds the two equal).
     """
     if largest is None:
         largest = np.abs(values).max() if values.size else 0.0

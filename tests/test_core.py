@@ -1,5 +1,7 @@
 """The library: frames of every kind, files of every format, type guessing, several inputs."""
 
+import json
+
 import numpy as np
 import pandas as pd
 import polars as pl
@@ -180,3 +182,13 @@ def test_invert_rounds_a_value_of_more_than_15_digits_at_its_own_15(tmp_path, so
         normcli.invert(str(path), sidecar, str(tmp_path / "back.parquet"))
         back = pl.read_parquet(tmp_path / "back.parquet")
     assert back["x"].to_list() == [123456789012346.0, 0.25, 1.1]
+
+
+def test_invert_does_not_round_when_the_sidecar_leaves_no_tolerance():
+    # A hand-made scale so small that 1/scale and mean/scale overflow: no value can be judged near
+    # a grid point, so none is rounded to the column's 2 places.
+    fitted = json.loads(normcli.fit(pl.DataFrame({"x": [1.25, 2.5, 3.75]})).to_json())
+    fitted["columns"][0]["parameters"].update(scale=5e-324, mean=1.2345678)
+    sidecar = normcli.Sidecar.from_json(json.dumps(fitted))
+    assert sidecar["x"].decimals == 2
+    assert normcli.invert(pl.DataFrame({"x": [1.0, 2.0]}), sidecar)["x"].to_list() == [1.2345678, 1.2345678]

@@ -93,7 +93,7 @@ def test_divide_is_numpy_division(rng, engine):
 def test_numpy_fallback_is_numpy_division(rng, engine, monkeypatch):
     calls = []
     numpy_divide = exact._numpy_divide
-    monkeypatch.setattr(exact, "_division_checked", False)
+    monkeypatch.setattr(exact, "_divides_exactly", False)
     monkeypatch.setattr(exact, "_numpy_divide", lambda series, d: calls.append(d) or numpy_divide(series, d))
     check_divide(rng, engine)
     assert calls  # the fallback really ran
@@ -123,7 +123,7 @@ def test_apply_and_invert_are_the_same_with_the_numpy_fallback(rng, monkeypatch)
                       for m, s in sidecars.items()}
     calls = []
     numpy_divide = exact._numpy_divide
-    monkeypatch.setattr(exact, "_division_checked", False)
+    monkeypatch.setattr(exact, "_divides_exactly", False)
     monkeypatch.setattr(exact, "_numpy_divide", lambda series, d: calls.append(d) or numpy_divide(series, d))
     for method, sidecar in sidecars.items():
         scaled = normcli.apply(frame, sidecar)
