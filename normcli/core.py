@@ -29,6 +29,7 @@ from .io import (
     Table,
     display_name,
     format_of,
+    missing_text,
     open_table,
     output_stream,
 )
@@ -430,8 +431,12 @@ def _add_values(candidate: _Candidate, parsed: pl.DataFrame, frame: pl.DataFrame
                 candidate.dropped = True  # a text column: not scaled by default
                 return
     array = values.to_numpy()  # float64 with NaN where missing, or the column's own numeric type
+    if array.dtype != np.float64:
+        array = array.astype(np.float64)
+    elif text and candidate.integer:
+        array = array + 0.0  # "-0" in a column of integers is 0, as polars reads it as Int64
     try:
-        candidate.accumulator.update(array if array.dtype == np.float64 else array.astype(np.float64))
+        candidate.accumulator.update(array)
     except InfiniteValue as exc:
         raw = frame[_key(name)][exc.index]
         raise DataError("infinite value; fit needs finite numbers", file=table.name, column=name,
@@ -886,7 +891,7 @@ def _sink_csv(scan: pl.LazyFrame, table: Table, sidecar: Sidecar, inverse: bool,
     output = _with_na_rep(_scaled_scan(scan, table, sidecar, inverse, csv, schema, on_batch), sidecar, csv)
     output = output.rename(dict(zip(map(_key, schema.names), schema.names)))
     pipeline.run(lambda: output.sink_csv(handle.name, separator=csv.separator(out_format, table.format),
-                                         null_value="", check_extension=False))
+                                         null_value=missing_text(schema.names), check_extension=False))
     return rows
 
 

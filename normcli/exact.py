@@ -5,9 +5,14 @@ the true quotient for about one value in sixteen. A column divided by a column i
 so ``divide`` hands polars the scalar as a column. Whether that still holds is checked once, on
 values where the two differ; if a polars version ever folds the column back into a scalar, the
 division is done by numpy, batch by batch, instead.
+
+polars' eager engine also skips adding a scalar 0.0, which is not a no-op: -0.0 + 0.0 is 0.0.
+``add`` and ``subtract`` hand polars that one scalar as a column too.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import polars as pl
@@ -23,6 +28,18 @@ def divide(x: pl.Expr, divisor: float | pl.Expr) -> pl.Expr:
         return x / _as_column(divisor)
     return x.map_batches(lambda series: _numpy_divide(series, divisor), return_dtype=pl.Float64,
                          is_elementwise=True)
+
+
+def add(x: pl.Expr, value: float) -> pl.Expr:
+    """``x + value``, -0.0 + 0.0 = 0.0 included."""
+    if value == 0.0 and math.copysign(1.0, value) > 0:
+        return x + _as_column(0.0)
+    return x + value
+
+
+def subtract(x: pl.Expr, value: float) -> pl.Expr:
+    """``x - value``, which IEEE defines as ``x + (-value)``."""
+    return add(x, -value)
 
 
 def _as_column(value: float) -> pl.Expr:

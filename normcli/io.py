@@ -637,6 +637,13 @@ def csv_header(names: list[str], separator: str) -> bytes:
     return header.getvalue().removesuffix("\r\n").encode("utf-8") + b"\n"
 
 
+def missing_text(names: list[str]) -> str:
+    """How a missing value is written in CSV with the columns ``names``: an empty field, or ``""``
+    when it would stand alone on its line (a blank line is no record: read back, the row would be
+    gone)."""
+    return '""' if len(names) == 1 else ""
+
+
 class CsvWriter:
     """Writes polars frames as CSV text. Serialising runs on a second thread while the next batch is
     read and computed (polars releases the GIL while it formats)."""
@@ -644,6 +651,7 @@ class CsvWriter:
     def __init__(self, handle, schema: pa.Schema, separator: str):
         self._handle = handle
         self._separator = separator
+        self._missing = missing_text(schema.names)
         # The header is written by us, not by polars, which would rename a blank column name; and
         # only once the first rows are ready, so that an early error leaves stdout empty.
         self._header: bytes | None = csv_header(schema.names, separator)
@@ -657,7 +665,8 @@ class CsvWriter:
             if self._error is not None:
                 continue
             try:
-                frame.write_csv(self._handle, include_header=False, separator=self._separator, null_value="")
+                frame.write_csv(self._handle, include_header=False, separator=self._separator,
+                                null_value=self._missing)
             except BaseException as exc:  # handed to the main thread in write() or close()
                 self._error = exc
 

@@ -2,9 +2,9 @@
 forward and inverse arithmetic and the names it writes to the sidecar.
 
 Forward and inverse are polars expressions over a Float64 column and follow scikit-learn's
-arithmetic step for step, each step one IEEE operation (divisions through ``exact.divide``, as
-polars alone would multiply by the reciprocal), so results match ``sklearn.preprocessing`` to the
-last bit. polars runs them on every core: inside the scan that reads a plain file, and batch by
+arithmetic step for step, each step one IEEE operation (through ``exact`` for division, which
+polars alone would do through the reciprocal, and for adding or subtracting a parameter that may
+be a zero), so results match ``sklearn.preprocessing`` to the last bit. polars runs them on every core: inside the scan that reads a plain file, and batch by
 batch elsewhere (stdin, other CSV files, Parquet to Parquet, frames).
 """
 
@@ -18,7 +18,7 @@ import numpy as np
 import polars as pl
 
 from .errors import DataError, UsageError
-from .exact import divide
+from .exact import add, divide, subtract
 from .stats import ColumnAccumulator
 
 _EPS = float(np.finfo(np.float64).eps)
@@ -118,10 +118,10 @@ class ZScore(Method):
         return super().check(parameters) or _check_positive(parameters, "scale")
 
     def forward(self, x, p):
-        return divide(x - p["mean"], p["scale"])
+        return divide(subtract(x, p["mean"]), p["scale"])
 
     def inverse(self, y, p):
-        return y * p["scale"] + p["mean"]
+        return add(y * p["scale"], p["mean"])
 
     def affine(self, p):
         return 1.0 / p["scale"], -p["mean"] / p["scale"]
@@ -159,10 +159,10 @@ class MinMax(Method):
         return super().check(parameters) or _check_positive(parameters, "scale")
 
     def forward(self, x, p):
-        return x * p["scale"] + p["min"]
+        return add(x * p["scale"], p["min"])
 
     def inverse(self, y, p):
-        return divide(y - p["min"], p["scale"])
+        return divide(subtract(y, p["min"]), p["scale"])
 
     def affine(self, p):
         return p["scale"], p["min"]
@@ -224,10 +224,10 @@ class Robust(Method):
         return super().check(parameters) or _check_positive(parameters, "scale")
 
     def forward(self, x, p):
-        return divide(x - p["center"], p["scale"])
+        return divide(subtract(x, p["center"]), p["scale"])
 
     def inverse(self, y, p):
-        return y * p["scale"] + p["center"]
+        return add(y * p["scale"], p["center"])
 
     def affine(self, p):
         return 1.0 / p["scale"], -p["center"] / p["scale"]

@@ -192,3 +192,18 @@ def test_invert_does_not_round_when_the_sidecar_leaves_no_tolerance():
     sidecar = normcli.Sidecar.from_json(json.dumps(fitted))
     assert sidecar["x"].decimals == 2
     assert normcli.invert(pl.DataFrame({"x": [1.0, 2.0]}), sidecar)["x"].to_list() == [1.2345678, 1.2345678]
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_a_one_column_file_keeps_its_missing_rows(tmp_path, fast):
+    # A missing value alone on its line is written "" (a blank line would be no record at all).
+    from unittest import mock
+
+    source = tmp_path / "one.csv"
+    source.write_text("x\n1\nNA\n3\n")
+    sidecar = normcli.fit(str(source))
+    with mock.patch("normcli.core._fast_writer", wraps=normcli.core._fast_writer if fast else lambda *a: None):
+        normcli.apply(str(source), sidecar, str(tmp_path / "s.csv"))
+        normcli.invert(str(tmp_path / "s.csv"), sidecar, str(tmp_path / "b.csv"))
+    assert (tmp_path / "s.csv").read_text() == 'x\n-1.0\n""\n1.0\n'
+    assert (tmp_path / "b.csv").read_text() == 'x\n1\n""\n3\n'

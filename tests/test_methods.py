@@ -201,3 +201,26 @@ def test_decimal_arithmetic_is_a_power_of_ten_to_the_bit(rng):
         inverse = y * 10.0**j if j > 0 else y / 10.0**-j
         assert_same_floats(scaled[name].to_numpy(), forward)
         assert_same_floats(back[:, i], inverse)
+
+
+@pytest.mark.parametrize("source", ["frame", "csv"])
+def test_adding_a_zero_parameter_turns_negative_zero_into_zero_as_scikit_learn_does(tmp_path, source):
+    # minmax on data starting at 0 has min = 0.0, and -0.0 * scale + 0.0 is 0.0; polars' eager
+    # engine would skip the addition.
+    frame = pl.DataFrame({"x": [-0.0, 0.0, 5.0, -0.0, 2.5]})
+    sidecar = normcli.fit(frame, method="minmax")
+    assert sidecar["x"].parameters["min"] == 0.0
+    expected = MinMaxScaler().fit_transform(frame.to_numpy()).ravel()
+    if source == "frame":
+        scaled = normcli.apply(frame, sidecar)["x"].to_numpy()
+    else:
+        frame.write_csv(tmp_path / "x.csv")
+        normcli.apply(str(tmp_path / "x.csv"), sidecar, str(tmp_path / "s.csv"))
+        scaled = pl.read_csv(tmp_path / "s.csv")["x"].to_numpy()
+    np.testing.assert_array_equal(scaled, expected)
+    assert np.array_equal(np.signbit(scaled), np.signbit(expected))
+    # And back: zscore with mean 0.0 adds it to -0.0 * scale.
+    zscored = normcli.fit(pl.DataFrame({"x": [-1.0, 1.0]}))
+    assert zscored["x"].parameters["mean"] == 0.0
+    back = normcli.invert(pl.DataFrame({"x": [-0.0]}), zscored)["x"].to_numpy()
+    assert not np.signbit(back[0])
