@@ -470,10 +470,11 @@ def _restore(x: pl.Expr, column: ColumnParams, decimals: pl.Expr | None = None,
     if decimals is None:
         places = column.decimals  # within +-MAX_DECIMALS (the sidecar's schema says so)
         restored = exact.round_decimal(x, places, 10.0 ** abs(places))
-        near = (restored - x).abs() <= (x.abs() + origin) * (64 * _EPS)
     else:
         restored = exact.round_decimal(x, decimals.clip(-MAX_DECIMALS, MAX_DECIMALS), power)
-        near = ((restored - x).abs() <= (x.abs() + origin) * (64 * _EPS)) & (decimals >= -MAX_DECIMALS)
+    near = (restored - x).abs() <= (x.abs() + origin) * (64 * _EPS)
+    if decimals is not None:
+        near = near & (decimals >= -MAX_DECIMALS)  # no coarser grid is exact in float64
     result = pl.when(near).then(restored).otherwise(x)  # NaN and infinities stay as computed
     return result.round(mode="half_to_even") if column.integer else result
 
