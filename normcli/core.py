@@ -88,6 +88,10 @@ def _open(source, input_format, csv: CsvOptions) -> Table:
 _REFUSED = "refused"
 
 
+def _any_refused(frame: pl.DataFrame) -> bool:
+    return _REFUSED in frame.columns and bool(frame[_REFUSED].any())
+
+
 def _key(name: str) -> str:
     """The name a column has inside polars frames: never empty (polars renames a blank name)."""
     return "c:" + name
@@ -589,7 +593,7 @@ def _scaled_arrays(parsed: pl.DataFrame, scaled: list[pl.Expr], sidecar: Sidecar
     on every core, or column by column by _transformed when a value needs it."""
     try:
         result = parsed.select(scaled)
-        if _REFUSED not in result.columns or not result[_REFUSED].any():
+        if not _any_refused(result):
             return [result[_key(c.name)].to_arrow().cast(schema.field(c.name).type) for c in sidecar.columns]
     except pl.exceptions.PolarsError:
         pass  # a value beyond its integer type: _transformed names it
@@ -762,7 +766,7 @@ def _plain_batches(table: Table, sidecar: Sidecar, inverse: bool, csv: CsvOption
         scan = _scaled_scan(_plain_scan(table, _output_types(table, sidecar, csv)), table, sidecar, inverse, csv,
                             schema)
         for frame in _plain_frames(table, scan):
-            if _REFUSED in frame.columns and frame[_REFUSED].any():
+            if _any_refused(frame):
                 raise _NotPlain
             yield pa.RecordBatch.from_arrays([frame[_key(f.name)].to_arrow().cast(f.type) for f in schema],
                                              schema=schema)

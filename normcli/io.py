@@ -708,7 +708,8 @@ class ParquetWriter:
     def __init__(self, handle, schema: pa.Schema, continuous=()):
         import pyarrow.parquet as pq
 
-        dictionary = [f.name for f in schema if f.name not in set(continuous)]
+        continuous = set(continuous)
+        dictionary = [f.name for f in schema if f.name not in continuous]
         self._writer = pq.ParquetWriter(handle, schema, compression="zstd", use_dictionary=dictionary)
         self._schema = schema
         self._pending: list[pa.RecordBatch] = []
