@@ -14,6 +14,7 @@ import stat
 import threading
 import time
 from dataclasses import dataclass, replace
+from fractions import Fraction
 from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
@@ -35,9 +36,15 @@ from .io import (
 )
 from .methods import DEFAULT_METHOD, make_method
 from .sidecar import INTEGER_DTYPES, ColumnParams, Sidecar
-from .stats import MAX_DECIMALS, ColumnAccumulator, InfiniteValue, capped_decimals, digits_limit, powers_of_ten
+from .stats import MAX_DECIMALS, ColumnAccumulator, InfiniteValue, capped_decimals, powers_of_ten
 
 _EPS = float(np.finfo(np.float64).eps)
+# invert gives back x from y = apply(x) by x' = (y - offset) / scale in floats, then rounds x' to
+# the nearest point of x's decimal grid. The roundings on the way (two in apply, two in invert, the
+# decimal's own float, the rounding to the grid) add up to less than 8 * eps/2 * (|x| + |offset /
+# scale|): below 2**49 grid steps that is under half a step, and the nearest grid point is x. From
+# half that (a margin) on, each value is checked against apply itself (_preimages).
+_SAFE_STEPS = 2.0**48
 SIDECAR_KEY = b"normcli.sidecar"
 PANDAS_KEY = b"pandas"
 SAVED_PANDAS_KEY = b"normcli.pandas"
@@ -465,11 +472,8 @@ def _restore(x: pl.Expr, column: ColumnParams, decimals: pl.Expr | None = None,
     ``decimals`` is instead a column of capped places per value, with ``power`` = 10 ** |places|
     beside it (see _restore_batch).
     """
-    if column.decimals is None:
-        return x.round(mode="half_to_even") if column.integer else x
-    scale, offset = column.affine
-    origin = abs(offset / scale) if scale else 0.0
-    if math.isnan(origin):  # inf / inf: no tolerance, so nothing is near (polars has a <= NaN true)
+    origin = _origin(column)
+    if column.decimals is None or math.isnan(origin):
         return x.round(mode="half_to_even") if column.integer else x
     if decimals is None:
         places = column.decimals  # within +-MAX_DECIMALS (the sidecar's schema says so)
@@ -483,18 +487,65 @@ def _restore(x: pl.Expr, column: ColumnParams, decimals: pl.Expr | None = None,
     return result.round(mode="half_to_even") if column.integer else result
 
 
-def _restore_batch(x: pl.Series, column: ColumnParams) -> pl.Series:
-    """``_restore`` on one batch: a value with more than 15 significant digits at the column's
-    places is rounded at fewer, found per value (rare, and numpy's work)."""
-    if column.decimals is not None:
-        values = x.to_numpy()
-        largest = np.fmax.reduce(np.abs(values)) if values.size else 0.0  # NaN left out
-        decimals = capped_decimals(values, column.decimals, largest if np.isfinite(largest) else None)
-        if np.ndim(decimals):
-            frame = pl.DataFrame({"x": x, "d": decimals,
-                                  "p": powers_of_ten(np.abs(np.clip(decimals, -MAX_DECIMALS, MAX_DECIMALS)))})
-            return frame.select(_restore(pl.col("x"), column, pl.col("d"), pl.col("p"))).to_series()
-    return x.to_frame("x").select(_restore(pl.col("x"), column)).to_series()
+def _origin(column: ColumnParams) -> float:
+    """|offset / scale|: where invert's arithmetic adds the offset, its rounding is this big too.
+    NaN (inf / inf) when nothing can be said of it."""
+    scale, offset = column.affine
+    return abs(offset / scale) if scale else 0.0
+
+
+def _restore_batch(x: pl.Series, y: pl.Series, column: ColumnParams) -> pl.Series:
+    """``_restore`` on one batch of inverses ``x`` of the values ``y`` invert was given: a value with
+    more than 15 significant digits at the column's places is rounded at fewer, found per value
+    (rare, and numpy's work), and a value too far from its grid for the float arithmetic to be
+    sure of it is checked against apply (``_preimages``)."""
+    if column.decimals is None:
+        return x.to_frame("x").select(_restore(pl.col("x"), column)).to_series()
+    values = x.to_numpy()
+    largest = np.fmax.reduce(np.abs(values)) if values.size else 0.0  # NaN left out
+    decimals = capped_decimals(values, column.decimals, largest if np.isfinite(largest) else None)
+    if np.ndim(decimals):
+        frame = pl.DataFrame({"x": x, "d": decimals,
+                              "p": powers_of_ten(np.abs(np.clip(decimals, -MAX_DECIMALS, MAX_DECIMALS)))})
+        restored = frame.select(_restore(pl.col("x"), column, pl.col("d"), pl.col("p"))).to_series()
+    else:
+        restored = x.to_frame("x").select(_restore(pl.col("x"), column)).to_series()
+    return _preimages(restored, values, y, column, decimals)
+
+
+def _preimages(restored: pl.Series, inverse: np.ndarray, y: pl.Series, column: ColumnParams, decimals) -> pl.Series:
+    """``restored``, where a value lies beyond _SAFE_STEPS grid steps, replaced by the grid point
+    within two steps of it that apply maps to ``y``; of two or more, the one nearest the exact
+    inverse of ``y``. Where none does (``y`` was not written by apply), the value stays."""
+    origin = _origin(column)
+    if math.isnan(origin):
+        return restored
+    decimals = np.broadcast_to(decimals, inverse.shape)
+    places = np.clip(decimals, -MAX_DECIMALS, MAX_DECIMALS)
+    with np.errstate(invalid="ignore", over="ignore"):
+        risky = (np.isfinite(inverse) & (decimals >= -MAX_DECIMALS)
+                 & (np.abs(inverse) + origin >= _SAFE_STEPS * powers_of_ten(-places)))
+    if not risky.any():
+        return restored
+    index = np.flatnonzero(risky)
+    x, places, wanted = inverse[index], places[index], y.to_numpy()[index]
+    power = powers_of_ten(np.abs(places))
+    up = places >= 0
+    nearest = np.where(up, np.round(x * power), np.round(x / power))  # in grid steps, as round_decimal
+    shifts = (-2, -1, 0, 1, 2)
+    with np.errstate(over="ignore"):
+        candidates = np.stack([np.where(up, (nearest + k) / power, (nearest + k) * power) for k in shifts])
+    frame = pl.DataFrame({str(k): row for k, row in zip(shifts, candidates)})
+    images = frame.select([column.scaler.forward(pl.col(str(k)), column.parameters).alias(str(k))
+                           for k in shifts]).to_numpy().T
+    matches = images == wanted
+    found = matches.sum(axis=0)
+    chosen = candidates[matches.argmax(axis=0), np.arange(index.size)]
+    for i in np.flatnonzero(found > 1):  # apply maps two grid points to this y: rare, decided exactly
+        exact = column.scaler.exact_inverse(Fraction(float(wanted[i])), column.parameters)
+        chosen[i] = min(candidates[matches[:, i], i], key=lambda c: abs(Fraction(float(c)) - exact))
+    keep = found > 0
+    return restored.scatter(index[keep], chosen[keep])
 
 
 def _scaled(x: pl.Expr, column: ColumnParams, inverse: bool, target: pa.DataType, *,
@@ -506,8 +557,10 @@ def _scaled(x: pl.Expr, column: ColumnParams, inverse: bool, target: pa.DataType
     refused = [] if nan_is_missing else [x.is_nan()]
     if inverse:
         x = column.scaler.inverse(x, column.parameters)
-        if column.decimals is not None:
-            refused.append((x.abs() >= digits_limit(column.decimals)) & x.is_finite())
+        origin = _origin(column)
+        if column.decimals is not None and not math.isnan(origin):
+            # Values too far from the grid to be sure of (this includes any above 15 digits).
+            refused.append(((x.abs() + origin) >= _SAFE_STEPS * 10.0 ** -column.decimals) & x.is_finite())
         result = _restore(x, column)
     else:
         result = column.scaler.forward(x, column.parameters)
@@ -608,7 +661,7 @@ def _transformed(series: pl.Series, column: ColumnParams, inverse: bool, target:
     frame = series.to_frame("x")
     if inverse:
         values = _restore_batch(frame.select(column.scaler.inverse(pl.col("x"), column.parameters)).to_series(),
-                                column)
+                                series, column)
         if column.integer:
             return _to_integers(values.to_numpy(), target, file, column.name, offset)
     else:

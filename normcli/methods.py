@@ -85,6 +85,11 @@ class Method:
         """The column scaled back, before invert rounds it to the fitted decimal places."""
         raise NotImplementedError
 
+    def exact_inverse(self, y: Fraction, p: dict) -> Fraction:
+        """The inverse in exact arithmetic: which of two grid points that apply maps to the same
+        ``y`` it came from, where the float inverse cannot tell."""
+        raise NotImplementedError
+
     def affine(self, p: dict) -> tuple[float, float]:
         """(scale, offset) with forward(x) = x * scale + offset, for programs without normcli."""
         raise NotImplementedError
@@ -122,6 +127,9 @@ class ZScore(Method):
 
     def inverse(self, y, p):
         return add(y * p["scale"], p["mean"])
+
+    def exact_inverse(self, y, p):
+        return y * Fraction(p["scale"]) + Fraction(p["mean"])
 
     def affine(self, p):
         return 1.0 / p["scale"], -p["mean"] / p["scale"]
@@ -164,6 +172,9 @@ class MinMax(Method):
     def inverse(self, y, p):
         return divide(subtract(y, p["min"]), p["scale"])
 
+    def exact_inverse(self, y, p):
+        return (y - Fraction(p["min"])) / Fraction(p["scale"])
+
     def affine(self, p):
         return p["scale"], p["min"]
 
@@ -186,6 +197,9 @@ class MaxAbs(Method):
 
     def inverse(self, y, p):
         return y * p["scale"]
+
+    def exact_inverse(self, y, p):
+        return y * Fraction(p["scale"])
 
     def affine(self, p):
         return 1.0 / p["scale"], 0.0
@@ -228,6 +242,9 @@ class Robust(Method):
 
     def inverse(self, y, p):
         return add(y * p["scale"], p["center"])
+
+    def exact_inverse(self, y, p):
+        return y * Fraction(p["scale"]) + Fraction(p["center"])
 
     def affine(self, p):
         return 1.0 / p["scale"], -p["center"] / p["scale"]
@@ -289,6 +306,9 @@ class Decimal(Method):
         if j <= _LARGEST_POWER:
             return y * 10.0**j
         return y * 10.0 ** (j - _LARGEST_POWER) * 10.0**_LARGEST_POWER
+
+    def exact_inverse(self, y, p):
+        return y * Fraction(10) ** p["exponent"]
 
     def affine(self, p):
         return 10.0 ** -p["exponent"], 0.0

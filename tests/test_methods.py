@@ -115,6 +115,23 @@ def test_affine_pair_reproduces_forward(rng):
             np.testing.assert_allclose(x * scale + offset, scaled[column.name].to_numpy(), rtol=1e-12, atol=atol)
 
 
+def test_exact_inverse_is_the_inverse_without_rounding(rng):
+    # The float inverse is within a few roundings of the exact one.
+    frame = realistic_frame(rng).drop("constant", "near_constant")
+    for method in ("zscore", "minmax", "maxabs", "robust", "decimal"):
+        sidecar = normcli.fit(frame, method=method)
+        scaled = normcli.apply(frame, sidecar)
+        back = scaled.select(column.scaler.inverse(pl.col(column.name), column.parameters) for column in sidecar.columns)
+        for column in sidecar.columns:
+            scale, offset = column.affine
+            origin = abs(offset / scale)
+            for y, inverse in list(zip(scaled[column.name], back[column.name]))[:200]:
+                if y is None or math.isnan(y):
+                    continue
+                exact = column.scaler.exact_inverse(Fraction(y), column.parameters)
+                assert abs(Fraction(inverse) - exact) <= 4 * np.finfo(float).eps * (abs(inverse) + origin), (method, y)
+
+
 def test_unknown_method_is_a_usage_error():
     with pytest.raises(normcli.UsageError, match="unknown method"):
         normcli.fit(pl.DataFrame({"x": [1.0]}), method="softmax")

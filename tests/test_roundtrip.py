@@ -1,15 +1,19 @@
 """Property: invert(apply(x)) gives x back exactly, for every method and format."""
 
+import json
 import math
 import tempfile
+from fractions import Fraction
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import normcli
+from normcli import exact
 
 METHODS = ["zscore", "minmax", "maxabs", "robust", "decimal"]
 
@@ -97,3 +101,75 @@ def test_known_hard_columns_come_back_exactly(tmp_path, method, values):
     normcli.apply(str(source), sidecar, str(tmp_path / "s.csv"))
     normcli.invert(str(tmp_path / "s.csv"), sidecar, str(tmp_path / "b.csv"))
     assert numbers(tmp_path / "b.csv", "csv") == numbers(source, "csv")
+
+
+def far_from_the_centre(small: int, large: int) -> pl.DataFrame:
+    """Values of 15 significant digits on a grid of 4 places near 1e11, beside more near 6e11: the
+    centre lies several times further out than the small values, and invert's float arithmetic
+    alone strays past half a grid step on some of them."""
+    rng = np.random.default_rng(7)
+    values = np.concatenate([rng.integers(9 * 10**14, 10**15, small) / 1e4,
+                             rng.integers(5 * 10**14, 7 * 10**14, large) / 1e3])
+    return pl.DataFrame({"x": values})
+
+
+def float_inverse_misses(scaled: pl.DataFrame, original: pl.DataFrame, sidecar) -> int:
+    """How many values invert's arithmetic alone, rounded to the column's grid, would not give back."""
+    column = sidecar["x"]
+    places = column.decimals
+    alone = scaled.select(exact.round_decimal(column.scaler.inverse(pl.col("x"), column.parameters), places,
+                                              10.0**places)).to_series()
+    return int((alone != original["x"]).sum())
+
+
+@pytest.mark.parametrize("through", ["csv", "frame"])
+def test_values_far_from_the_mean_at_15_digits_come_back_exactly(tmp_path, through):
+    frame = far_from_the_centre(2000, 2000)
+    sidecar = normcli.fit(frame)
+    assert sidecar["x"].decimals == 4
+    if through == "csv":
+        source = tmp_path / "in.csv"
+        frame.write_csv(source)
+        normcli.apply(str(source), sidecar, str(tmp_path / "s.csv"))
+        normcli.invert(str(tmp_path / "s.csv"), sidecar, str(tmp_path / "b.csv"))
+        scaled, back = pl.read_csv(tmp_path / "s.csv"), pl.read_csv(tmp_path / "b.csv")
+    else:
+        scaled = normcli.apply(frame, sidecar)
+        back = normcli.invert(scaled, sidecar)
+    assert float_inverse_misses(scaled, frame, sidecar) > 0  # the case is as hard as it is meant to be
+    assert back["x"].to_list() == frame["x"].to_list()
+
+
+def test_invert_gives_the_grid_point_apply_maps_to_y_nearest_the_exact_inverse():
+    # With the centre further out still, apply maps some pairs of grid points to one float: which
+    # one was given is lost, and invert gives the one nearer the exact inverse of y.
+    frame = far_from_the_centre(1000, 3000)
+    sidecar = normcli.fit(frame, method="robust")
+    column = sidecar["x"]
+    scaled = normcli.apply(frame, sidecar)
+    back = normcli.invert(scaled, sidecar)
+    assert float_inverse_misses(scaled, frame, sidecar) > 0
+    assert normcli.apply(back, sidecar)["x"].to_list() == scaled["x"].to_list()
+    differ = 0
+    for x, y, got in zip(frame["x"], scaled["x"], back["x"]):
+        if got != x:
+            differ += 1
+            exact_inverse = column.scaler.exact_inverse(Fraction(y), column.parameters)
+            assert abs(Fraction(got) - exact_inverse) < abs(Fraction(x) - exact_inverse)
+    assert differ < frame.height // 10
+
+
+@pytest.mark.parametrize("y, lower_nearer", [(-0.13397878236362473, False), (-0.13397878236362445, True)])
+def test_of_two_grid_points_apply_maps_to_y_invert_gives_the_nearer(y, lower_nearer):
+    fitted = json.loads(normcli.fit(pl.DataFrame({"x": [2581459.55818015, 0.00000001]})).to_json())
+    fitted["columns"][0]["parameters"].update(mean=49351513.37636319, scale=349085526.7757763)
+    sidecar = normcli.Sidecar.from_json(json.dumps(fitted))
+    column = sidecar["x"]
+    assert column.decimals == 8
+    got = normcli.invert(pl.DataFrame({"x": [y]}), sidecar)["x"][0]
+    below, above = (float(Fraction(round(Fraction(got) * 10**8) + k, 10**8)) for k in ((0, 1) if lower_nearer else (-1, 0)))
+    # Both grid points map to y; the exact inverse is nearer the one given back.
+    assert normcli.apply(pl.DataFrame({"x": [below, above]}), sidecar)["x"].to_list() == [y, y]
+    exact_inverse = column.scaler.exact_inverse(Fraction(y), column.parameters)
+    nearer = below if abs(Fraction(below) - exact_inverse) < abs(Fraction(above) - exact_inverse) else above
+    assert got == nearer == (below if lower_nearer else above)
