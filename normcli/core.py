@@ -33,6 +33,7 @@ from .io import (
     missing_text,
     open_table,
     output_stream,
+    refuse_binary_terminal,
 )
 from .methods import DEFAULT_METHOD, make_method
 from .sidecar import INTEGER_DTYPES, ColumnParams, Sidecar
@@ -735,6 +736,8 @@ def _run(data, sidecar, inverse: bool, output, *, input_format, output_format, c
             sidecar = Sidecar.load(sidecar)
         _check_columns(table, sidecar)  # once, before anything reads the columns or opens the output
         out_format = kind or format_of(output, output_format, default=table.format)
+        if not kind:
+            refuse_binary_terminal(output, out_format)
         # Output that can carry metadata carries the sidecar, so invert needs no -p.
         stored = None
         if not inverse and out_format in ("parquet", "arrow"):

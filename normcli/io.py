@@ -602,6 +602,20 @@ def _defer_signals():
     return release
 
 
+def refuse_binary_terminal(path, fmt: str) -> None:
+    """Parquet is not written to a terminal: it would be bytes on the screen, some of which the
+    terminal takes as commands."""
+    if path not in (None, STDIO) or fmt != "parquet":
+        return
+    try:
+        terminal = sys.stdout.isatty()
+    except (AttributeError, ValueError):  # no stdout, or a closed one
+        terminal = False
+    if terminal:
+        raise UsageError("stdout is a terminal and Parquet is binary: give -o FILE, pipe the output, "
+                         "or use --output-format csv")
+
+
 @contextlib.contextmanager
 def output_stream(path, sync: bool = False):
     """A binary stream for ``path`` (atomic) or stdout for ``-``/None."""

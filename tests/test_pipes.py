@@ -167,3 +167,39 @@ def test_stdout_redirected_to_a_file_gets_the_output(data, tmp_path, source):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv"]
     run_cli("apply", path, "-p", data.params, "-o", tmp_path / "file.csv")
     assert target.read_bytes() == (tmp_path / "file.csv").read_bytes()
+
+
+# ---------------------------------------------------------------------------------------------
+# A terminal on stdout
+
+
+@pytest.mark.parametrize("source, args, refused", [
+    ("mid_parquet", (), True),  # stdout takes the input's format
+    ("small_csv", ("--output-format", "parquet"), True),
+    ("small_csv", (), False),  # CSV is text: it may go to the screen
+])
+def test_parquet_is_not_written_to_a_terminal(data, source, args, refused):
+    import pty
+
+    master, slave = pty.openpty()
+    try:
+        result = run_cli("apply", getattr(data, source), "-p", data.params, *args, stdout=slave)
+        os.close(slave)
+        slave = None
+        os.set_blocking(master, False)
+        try:
+            shown = os.read(master, 1 << 16)
+        except (BlockingIOError, OSError):  # nothing written (Linux gives EIO once the slave is closed)
+            shown = b""
+    finally:
+        os.close(master)
+        if slave is not None:
+            os.close(slave)
+    if refused:
+        assert result.returncode == 2
+        assert result.stderr == (b"Error: stdout is a terminal and Parquet is binary: give -o FILE, pipe the output, "
+                                 b"or use --output-format csv\n")
+        assert shown == b""
+    else:
+        assert (result.returncode, result.stderr) == (0, b"")
+        assert shown.startswith(b"id,c0,")
