@@ -39,9 +39,6 @@ test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest
 
 bench: $(VENV)/.installed-bench
-	@# Byte-compiled as a regular install is (an editable one is not, and PYTHONDONTWRITEBYTECODE
-	@# would compile it again on every run).
-	$(BIN)/python -m compileall -q normcli
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean:
