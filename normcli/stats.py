@@ -174,19 +174,24 @@ class ColumnAccumulator:
         if self.keep_values:
             self._values.append(present)
         if self.moments:
-            self._pending.append(present)
-            self._pending_size += present.size
-            if self._pending_size >= BLOCK:
-                self._drain(final=False)
+            self._add_blocks(present)
 
-    def _drain(self, final: bool) -> None:
-        pending = np.concatenate(self._pending) if len(self._pending) > 1 else self._pending[0]
-        full = pending.size if final else pending.size - pending.size % BLOCK
-        for start in range(0, full, BLOCK):
-            self._add_block(pending[start : start + BLOCK])
-        rest = pending[full:]
-        self._pending = [rest] if rest.size else []
-        self._pending_size = rest.size
+    def _add_blocks(self, values: np.ndarray) -> None:
+        """Cut the values seen so far into blocks of BLOCK: only a block that spans two batches is
+        copied together; the others are read where they are."""
+        start = 0
+        if self._pending_size:
+            start = BLOCK - self._pending_size
+            if values.size < start:
+                self._pending.append(values)
+                self._pending_size += values.size
+                return
+            self._add_block(np.concatenate([*self._pending, values[:start]]))
+        full = start + (values.size - start) // BLOCK * BLOCK
+        for offset in range(start, full, BLOCK):
+            self._add_block(values[offset : offset + BLOCK])
+        self._pending = [values[full:]] if full < values.size else []
+        self._pending_size = values.size - full
 
     def _add_block(self, block: np.ndarray) -> None:
         if self._shift is None:
@@ -219,7 +224,8 @@ class ColumnAccumulator:
 
     def _finish_moments(self) -> None:
         if self._pending_size:
-            self._drain(final=True)
+            self._add_block(np.concatenate(self._pending) if len(self._pending) > 1 else self._pending[0])
+            self._pending, self._pending_size = [], 0
 
     @property
     def mean(self) -> float:
