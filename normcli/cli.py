@@ -68,8 +68,6 @@ def _csv_options(delimiter, null_values, encoding, na_rep=""):
 
     if delimiter is not None:
         delimiter = {"\\t": "\t", "tab": "\t"}.get(delimiter, delimiter)
-        if len(delimiter) != 1:
-            raise UsageError("--delimiter takes one character", value=delimiter)
     return CsvOptions(
         delimiter=delimiter,
         null_values=tuple(_record(null_values)) if null_values else (),
@@ -276,6 +274,11 @@ def run(argv=None) -> int:
         if _is_broken_pipe(exc.__context__):  # click turns a closed stdout into exit 1
             return _broken_pipe()
         return exc.code if isinstance(exc.code, int) else EXIT_FAILURE
+    except OSError as exc:  # writing stdout before any command ran (--help, --version)
+        if _is_broken_pipe(exc):
+            return _broken_pipe()
+        click.echo(f"Error: <stdout>: cannot write: {_os_message(exc)}", err=True)
+        return EXIT_FAILURE
     except Exception as exc:
         if _is_broken_pipe(exc):
             return _broken_pipe()

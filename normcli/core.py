@@ -280,13 +280,18 @@ def _fit_sources(sources, scaler, picked, excluded, input_format, csv, progress,
             else:
                 fields = {f.name: f for f in table.schema}
                 for candidate in candidates:
+                    if candidate.dropped:
+                        continue
                     field = fields.get(candidate.name)
                     if field is None:
                         raise DataError("column is missing here but present in the first input", file=table.name,
                                         column=candidate.name)
                     if not _is_numeric_field(table, field):
-                        raise DataError(f"not a numeric column (type {field.type})", file=table.name,
-                                        column=candidate.name)
+                        if picked:
+                            raise DataError(f"not a numeric column (type {field.type})", file=table.name,
+                                            column=candidate.name)
+                        candidate.dropped = True  # text here: not scaled by default, as in one input
+                        continue
                     candidate.meet(table, field)
             if plain and table.plain is not None:
                 rows += _accumulate_plain(table, candidates, bool(picked), csv, progress)

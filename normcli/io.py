@@ -50,6 +50,22 @@ class CsvOptions:
     encoding: str = "utf-8"
     na_rep: str = ""
 
+    def __post_init__(self):
+        if self.delimiter is not None and (len(self.delimiter) != 1 or not self.delimiter.isascii()
+                                           or self.delimiter in '\r\n"'):
+            raise UsageError("--delimiter takes one ASCII character other than a quote or a line end",
+                             value=self.delimiter)
+        try:
+            codec = codecs.lookup(self.encoding)
+        except LookupError:
+            raise UsageError("--encoding: unknown encoding", value=self.encoding) from None
+        if not getattr(codec, "_is_text_encoding", True):
+            raise UsageError("--encoding: not a text encoding", value=self.encoding)
+        if codec.name.startswith(("utf-16", "utf-32")):
+            # Lines are found by their b"\n" byte, which these encodings do not keep whole.
+            raise UsageError("--encoding: UTF-16 and UTF-32 are not read; convert to UTF-8 first (iconv -f UTF-16 -t UTF-8)",
+                             value=self.encoding)
+
     def separator(self, fmt: str, input_format: str | None = None) -> str:
         """The delimiter for ``fmt``; -d applies to the input's format (and so to output in it)."""
         if self.delimiter and (input_format is None or input_format == fmt):
@@ -90,6 +106,10 @@ class Table:
         self.parquet_path = parquet_path  # a Parquet file (not stdin) that polars may scan instead
         self._batches = batches
         self._cleanup = cleanup
+        duplicate = _first_duplicate(schema.names)  # a CSV header is checked as it is read
+        if duplicate is not None:
+            self.close()
+            raise DataError("duplicate column name", file=name, column=duplicate)
 
     @property
     def names(self) -> list[str]:
@@ -287,12 +307,19 @@ def _read_header(stream, name: str, separator: str, encoding: str) -> tuple[list
         names = next(csv.reader([header], delimiter=separator, quotechar='"', strict=False), [])
     except csv.Error as exc:
         raise DataError(f"cannot read the header ({exc}; lines must end in \\n or \\r\\n)", file=name) from None
-    seen = set()
-    for column in names:
-        if column in seen:
-            raise DataError("duplicate column name in the header", file=name, column=column)
-        seen.add(column)
+    duplicate = _first_duplicate(names)
+    if duplicate is not None:
+        raise DataError("duplicate column name in the header", file=name, column=duplicate)
     return names, bytes(raw)
+
+
+def _first_duplicate(names: list[str]) -> str | None:
+    seen = set()
+    for name in names:
+        if name in seen:
+            return name
+        seen.add(name)
+    return None
 
 
 def _end_of_first_record(raw: bytes) -> int | None:
@@ -630,8 +657,13 @@ def output_stream(path, sync: bool = False):
             handle = open(target, "wb")
         except OSError as exc:
             raise FileError(f"cannot write: {exc.strerror or exc}", file=display_name(path)) from None
-        with handle:
-            yield handle
+        try:
+            with handle:
+                yield handle
+        except OSError as exc:
+            if isinstance(exc, BrokenPipeError):
+                raise
+            raise FileError(f"cannot write: {exc.strerror or exc}", file=display_name(path)) from None
         return
     # Through a symlink, the file it points to is replaced, and the link stays.
     with atomic_file(os.path.realpath(target) if target.is_symlink() else path, sync=sync) as handle:

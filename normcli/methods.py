@@ -227,8 +227,9 @@ class Robust(Method):
 
     def fit(self, acc):
         values = acc.values()
-        median = float(np.median(values))
-        q_lo, q_hi = (float(q) for q in np.percentile(values, self.quantile_range))
+        with np.errstate(over="ignore", invalid="ignore"):  # near the largest float: inf, refused by name later
+            median = float(np.median(values))
+            q_lo, q_hi = (float(q) for q in np.percentile(values, self.quantile_range))
         return (
             {"median": median, "q_lo": q_lo, "q_hi": q_hi},
             {"center": median, "scale": handle_zero_scale(q_hi - q_lo)},

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from dataclasses import dataclass, field
 from functools import cached_property
 from importlib import resources
@@ -142,8 +143,13 @@ class Sidecar:
         def refuse_constant(name):
             raise ValueError(f"{name} is not allowed in a sidecar")
 
+        def number(digits: str):
+            # An integer beyond float64 is read as infinity, which the checks below refuse by name.
+            value = int(digits)
+            return value if abs(value) <= _LARGEST_FLOAT else (math.inf if value > 0 else -math.inf)
+
         try:
-            document = json.loads(text, parse_constant=refuse_constant)
+            document = json.loads(text, parse_constant=refuse_constant, parse_int=number)
         except (ValueError, RecursionError) as exc:
             raise SidecarError(f"not a valid sidecar (corrupt JSON: {exc})", file=source) from None
         return cls.from_dict(document, source=source)
@@ -190,6 +196,9 @@ class Sidecar:
                 raise SidecarError(f"{where}: {problem}", file=source, column=params.name)
             columns.append(params)
         return cls(tuple(columns), source=source)
+
+
+_LARGEST_FLOAT = int(sys.float_info.max)
 
 
 def _is_arrow_numeric(dtype: str) -> bool:

@@ -203,3 +203,10 @@ def test_parquet_is_not_written_to_a_terminal(data, source, args, refused):
     else:
         assert (result.returncode, result.stderr) == (0, b"")
         assert shown.startswith(b"id,c0,")
+
+
+@pytest.mark.parametrize("args", [("--version",), ("--help",), ("apply", "{small}", "-p", "{params}")])
+def test_a_full_stdout_is_one_error_line(data, args):
+    with open("/dev/full", "wb") as full:
+        result = run_cli(*(str(a).format(small=data.small_csv, params=data.params) for a in args), stdout=full)
+    assert (result.returncode, result.stderr) == (1, b"Error: <stdout>: cannot write: No space left on device\n")

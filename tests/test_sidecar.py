@@ -59,6 +59,10 @@ def edited(sidecar, change):
         (lambda d: d["columns"][0].update(method="softmax"), "unknown method"),
         (lambda d: d["columns"][0].update(dtype="string"), "dtype 'string' is not a numeric Arrow type"),
         (lambda d: d.update(columns=[]), "should be non-empty"),
+        # An integer beyond float64 (Python's json reads it exactly; no float can hold it).
+        (lambda d: d["columns"][0]["parameters"].update(scale=10**400), "parameter 'scale' must be a finite number"),
+        (lambda d: d["columns"][0]["parameters"].update(mean=-(10**400)), "parameter 'mean' must be a finite number"),
+        (lambda d: d["columns"][0].update(count=10**400), r"count: inf is not of type 'integer'"),
     ],
 )
 def test_bad_sidecars_are_refused_with_the_reason(sidecar, change, message):

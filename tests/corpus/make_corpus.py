@@ -105,6 +105,8 @@ def main() -> None:
     })
     write_parquet("decimal_timestamp.parquet", decimal_timestamp)
     write_parquet("good.parquet", pa.table({"x": pa.array([1.0, 2.0, 3.0, 4.0])}))
+    write_parquet("duplicate_columns.parquet",
+                  pa.Table.from_arrays([pa.array([1.0, 2.0]), pa.array([3.0, 4.0])], names=["a", "a"]))
     whole = (HERE / "good.parquet").read_bytes()
     write("truncated.parquet", whole[: len(whole) // 2])
 
