@@ -46,6 +46,9 @@ _EPS = float(np.finfo(np.float64).eps)
 # scale|): below 2**49 grid steps that is under half a step, and the nearest grid point is x. From
 # half that (a margin) on, each value is checked against apply itself (_preimages).
 _SAFE_STEPS = 2.0**48
+# How near (in eps of |x| + |offset / scale|) a computed value must be to a grid point or an integer
+# to be taken as it: far above invert's own error (8 of them, see above), far below any real step.
+_NEAR_EPS = 64 * _EPS
 SIDECAR_KEY = b"normcli.sidecar"
 PANDAS_KEY = b"pandas"
 SAVED_PANDAS_KEY = b"normcli.pandas"
@@ -486,7 +489,7 @@ def _restore(x: pl.Expr, column: ColumnParams, decimals: pl.Expr | None = None,
         restored = exact.round_decimal(x, places, 10.0 ** abs(places))
     else:
         restored = exact.round_decimal(x, decimals.clip(-MAX_DECIMALS, MAX_DECIMALS), power)
-    near = (restored - x).abs() <= (x.abs() + origin) * (64 * _EPS)
+    near = (restored - x).abs() <= (x.abs() + origin) * _NEAR_EPS
     if decimals is not None:
         near = near & (decimals >= -MAX_DECIMALS)  # no coarser grid is exact in float64
     result = pl.when(near).then(restored).otherwise(x)  # NaN and infinities stay as computed
@@ -568,6 +571,9 @@ def _scaled(x: pl.Expr, column: ColumnParams, inverse: bool, target: pa.DataType
             # Values too far from the grid to be sure of (this includes any above 15 digits).
             refused.append(((x.abs() + origin) >= _SAFE_STEPS * 10.0 ** -column.decimals) & x.is_finite())
         result = _restore(x, column)
+        if column.integer and not math.isnan(origin):
+            # Not a whole number: apply was given one the fit never saw; _transformed names it.
+            refused.append((result - x).abs() > (x.abs() + origin) * _NEAR_EPS)
     else:
         result = column.scaler.forward(x, column.parameters)
     if inverse and column.integer:
@@ -666,14 +672,30 @@ def _transformed(series: pl.Series, column: ColumnParams, inverse: bool, target:
     value outside an integer type is an error naming its row."""
     frame = series.to_frame("x")
     if inverse:
-        values = _restore_batch(frame.select(column.scaler.inverse(pl.col("x"), column.parameters)).to_series(),
-                                series, column)
+        computed = frame.select(column.scaler.inverse(pl.col("x"), column.parameters)).to_series()
+        values = _restore_batch(computed, series, column)
         if column.integer:
+            _check_whole(values.to_numpy(), computed.to_numpy(), column, file, offset)
             return _to_integers(values.to_numpy(), target, file, column.name, offset)
     else:
         values = frame.select(column.scaler.forward(pl.col("x"), column.parameters)).to_series()
     array = values.to_arrow()
     return array if target == pa.float64() else array.cast(target)
+
+
+def _check_whole(rounded: np.ndarray, computed: np.ndarray, column: ColumnParams, file, offset: int) -> None:
+    """An integer column's values after invert must be whole numbers, up to invert's own error: a
+    value with a fraction was one the fit never saw, and rounding it would change it unseen."""
+    origin = _origin(column)
+    if math.isnan(origin):
+        return
+    with np.errstate(invalid="ignore"):
+        fraction = np.abs(rounded - computed) > (np.abs(computed) + origin) * _NEAR_EPS
+    if fraction.any():
+        index = int(np.argmax(fraction))
+        raise DataError(f"not a whole number, but the column was fitted as {column.dtype}: refit, or set its "
+                        "dtype to \"double\" in the sidecar",
+                        file=file, column=column.name, row=offset + index + 1, value=repr(float(computed[index])))
 
 
 def _to_integers(values: np.ndarray, target: pa.DataType, file, name, offset) -> pa.Array:

@@ -207,3 +207,27 @@ def test_a_one_column_file_keeps_its_missing_rows(tmp_path, fast):
         normcli.invert(str(tmp_path / "s.csv"), sidecar, str(tmp_path / "b.csv"))
     assert (tmp_path / "s.csv").read_text() == 'x\n-1.0\n""\n1.0\n'
     assert (tmp_path / "b.csv").read_text() == 'x\n1\n""\n3\n'
+
+
+@pytest.mark.parametrize("through", ["csv-csv", "csv-parquet", "frame"])
+def test_invert_refuses_to_round_a_fraction_into_an_integer_column(tmp_path, through):
+    # Fitted on integers, applied to 2.5: invert must not give back 2 without a word.
+    sidecar = normcli.fit(pl.DataFrame({"x": [1, 2, 4]}))
+    assert sidecar["x"].integer
+    scaled = normcli.apply(pl.DataFrame({"x": [1.0, 2.5, 4.0]}), sidecar)
+    message = "column 'x', row 2: not a whole number, but the column was fitted as int64: refit, or set its dtype " \
+              "to \"double\" in the sidecar: '2.5'"
+    if through == "frame":
+        with pytest.raises(normcli.DataError) as caught:
+            normcli.invert(scaled, sidecar)
+    else:
+        source = tmp_path / "scaled.csv"
+        scaled.write_csv(source)
+        target = tmp_path / f"back.{through.split('-')[1]}"
+        with pytest.raises(normcli.DataError) as caught:
+            normcli.invert(str(source), sidecar, str(target))
+        assert not target.exists()
+    assert str(caught.value).endswith(message)
+    # Whole numbers still come back as integers.
+    back = normcli.invert(normcli.apply(pl.DataFrame({"x": [7, -3]}), sidecar), sidecar)
+    assert back["x"].to_list() == [7, -3] and back["x"].dtype == pl.Int64

@@ -204,7 +204,7 @@ def test_values_only_the_careful_path_handles_are_handed_over(tmp_path, source_f
 
     sidecar = normcli.fit(pl.DataFrame({"x": [0.25, 1.5, 2.75], "n": [1, 2, 3]}))
     assert sidecar["x"].decimals == 2 and sidecar["n"].integer
-    scaled = pl.DataFrame({"x": [0.0, 0.5, -1.0, 0.25], "n": [0.0, 1.0, -1.0, 0.5]})
+    scaled = normcli.apply(pl.DataFrame({"x": [0.25, 0.5, -1.0, 0.75], "n": [2, 3, 1, 3]}), sidecar)
     if case == "digits":  # 1.23e14 at 2 places is 17 digits: rounded at 0 places instead
         scaled = pl.concat([scaled, normcli.apply(pl.DataFrame({"x": [123456789012345.67], "n": [2]}), sidecar)])
     elif case == "outside":  # beyond int64 once scaled back
