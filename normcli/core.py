@@ -675,8 +675,9 @@ def _transformed(series: pl.Series, column: ColumnParams, inverse: bool, target:
         computed = frame.select(column.scaler.inverse(pl.col("x"), column.parameters)).to_series()
         values = _restore_batch(computed, series, column)
         if column.integer:
-            _check_whole(values.to_numpy(), computed.to_numpy(), column, file, offset)
-            return _to_integers(values.to_numpy(), target, file, column.name, offset)
+            rounded = values.to_numpy()
+            _check_whole(rounded, computed.to_numpy(), column, file, offset)
+            return _to_integers(rounded, target, file, column.name, offset)
     else:
         values = frame.select(column.scaler.forward(pl.col("x"), column.parameters)).to_series()
     array = values.to_arrow()
