@@ -257,25 +257,125 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-class _Replay(io.RawIOBase):
-    """A binary stream that yields ``prefix`` and then the rest of ``stream`` (stdin cannot seek)."""
+_QUOTE = ord('"')
 
-    def __init__(self, prefix: bytes, stream):
-        self._prefix = memoryview(prefix)
+
+def _quotes_at_end(view) -> int:
+    """How many quotes ``view`` (a uint8 array) ends with, looking back no further than it must."""
+    size = 64
+    while True:
+        window = view[-size:]
+        others = np.flatnonzero(window != _QUOTE)
+        if others.size:
+            return window.size - 1 - int(others[-1])
+        if window.size == view.size:
+            return view.size
+        size *= 16
+
+
+class _Replay(io.RawIOBase):
+    """A binary stream that yields ``prefix`` and then the rest of ``stream`` (stdin cannot seek),
+    showing every byte it yields to ``quotes``."""
+
+    def __init__(self, prefix: bytes, stream, quotes: _QuoteState):
+        self._prefix = prefix
         self._stream = stream
+        self.quotes = quotes
 
     def readable(self):
         return True
 
     def readinto(self, buffer):
         if self._prefix:
-            n = min(len(buffer), len(self._prefix))
-            buffer[:n] = self._prefix[:n]
-            self._prefix = self._prefix[n:]
-            return n
-        data = self._stream.read(len(buffer))
+            data, self._prefix = self._prefix[: len(buffer)], self._prefix[len(buffer) :]
+        else:
+            data = self._stream.read(len(buffer))
         buffer[: len(data)] = data
+        self.quotes.feed(data)
         return len(data)
+
+
+class _QuoteState:
+    """Whether the bytes fed so far end inside a quoted field, by the careful reader's rules.
+
+    pyarrow reads a quote that is never closed as a field running to the end of the input, rows and
+    all, without a word; ``finish`` tells. Its rules: a quote opens a quoted field only where a
+    field starts; inside one, two quotes are a quote and one quote ends it (what follows, up to the
+    separator, is text, where a quote is a quote). So runs of quotes decide: an even run changes
+    nothing; an odd run where a field starts toggles (it opens a field, or ends one after escaped
+    quotes); an odd run anywhere else leaves the reader outside (it ends a quoted field, or is
+    text). Only the odd runs after the last of those matter, and a chunk is read back from its end
+    until one is found: a few KiB of most chunks with quotes, none of those without.
+    """
+
+    TAIL = 1 << 12
+
+    def __init__(self, separator: str):
+        self._field_start = np.zeros(256, dtype=bool)
+        self._field_start[[ord(separator), ord("\n"), ord("\r")]] = True
+        self.inside = False
+        self._before = ord("\n")  # the byte before the pending quotes; the input starts a field
+        self._pending = 0  # quotes at the end of what was fed: the next chunk may add to them
+
+    def feed(self, chunk: bytes) -> None:
+        if not chunk:
+            return
+        if self._pending == 0 and chunk.find(b'"') < 0:  # most chunks of most files
+            self._before = chunk[-1]
+            return
+        view = np.frombuffer(chunk, dtype=np.uint8)
+        lead = _quotes_at_end(view[::-1])
+        if lead == view.size:
+            self._pending += view.size
+            return
+        end = view.size - _quotes_at_end(view)
+        self._run(self._before, self._pending + lead)
+        self._settle(view[lead:end])
+        self._before, self._pending = int(view[end - 1]), view.size - end
+
+    def finish(self) -> bool:
+        """True when the input ends inside a quoted field."""
+        self._run(self._before, self._pending)
+        self._pending = 0
+        return self.inside
+
+    def _run(self, before: int, length: int) -> None:
+        if length % 2:
+            self.inside = not self.inside if self._field_start[before] else False
+
+    def _settle(self, data: np.ndarray) -> None:
+        """The runs of ``data``, which neither starts nor ends with a quote."""
+        size = self.TAIL
+        while True:
+            start = max(0, data.size - size)
+            while data[start] == _QUOTE:  # start at a byte before a run, not inside one
+                start -= 1
+            if self._runs(data[start:], whole=start == 0):
+                return
+            size *= 16
+
+    def _runs(self, data: np.ndarray, whole: bool) -> bool:
+        """Apply the runs of quotes in data[1:] (data[0] is the byte before them, not a quote);
+        False, and nothing changed, when the result depends on what came before ``data``."""
+        quotes = np.flatnonzero(data == _QUOTE)
+        if quotes.size == 0:
+            return whole
+        first = np.empty(quotes.size, dtype=bool)
+        first[0] = True
+        np.not_equal(quotes[1:], quotes[:-1] + 1, out=first[1:])
+        starts = np.flatnonzero(first)
+        odd = (np.diff(starts, append=quotes.size) & 1).astype(bool)
+        at_field_start = self._field_start[data[quotes[starts] - 1]]
+        toggles = odd & at_field_start
+        leaves = np.flatnonzero(odd & ~at_field_start)
+        if leaves.size:
+            self.inside = bool(np.count_nonzero(toggles[leaves[-1] + 1 :]) & 1)
+            return True
+        if not whole:
+            return False
+        self.inside ^= bool(np.count_nonzero(toggles) & 1)
+        return True
+
 
 
 def _read_header(stream, name: str, separator: str, encoding: str) -> tuple[list[str], bytes]:
@@ -284,12 +384,16 @@ def _read_header(stream, name: str, separator: str, encoding: str) -> tuple[list
     while True:
         chunk = stream.read(1 << 16)
         raw += chunk
-        end = _end_of_first_record(raw)
-        if end is not None or not chunk:
+        end = _end_of_first_record(raw, separator)
+        if end is not None:
             break
-        if len(raw) > MAX_HEADER_BYTES:
+        if not chunk and raw.find(b"\n") >= 0:
+            # The careful reader would take every line after it for part of the header.
+            shown = bytes(raw[: raw.find(b"\n")]).decode(encoding, errors="backslashreplace")
+            raise DataError("a quoted name in the header is never closed", file=name, value=shown)
+        if not chunk or len(raw) > MAX_HEADER_BYTES:
             break
-    if end is None and raw.find(b"\n") >= 0:  # an unbalanced quote: the first line is the header
+    if end is None and raw.find(b"\n") >= 0:  # longer than MAX_HEADER_BYTES: the first line is the header
         end = raw.find(b"\n")
     if not raw.strip():
         raise DataError("empty file: no header and no data", file=name)
@@ -322,14 +426,28 @@ def _first_duplicate(names: list[str]) -> str | None:
     return None
 
 
-def _end_of_first_record(raw: bytes) -> int | None:
-    """Index of the newline that ends the first CSV record (newlines inside quotes do not count)."""
-    start = 0
-    while (newline := raw.find(b"\n", start)) >= 0:
-        if raw.count(b'"', 0, newline) % 2 == 0:
-            return newline
-        start = newline + 1
-    return None
+def _end_of_first_record(raw: bytes, separator: str) -> int | None:
+    """Index of the newline that ends the first CSV record, by the careful reader's rules (see
+    _QuoteState): a newline inside a quoted field does not end it, and a quote that is not where a
+    field starts is text."""
+    field_starts = (ord(separator), ord("\n"), ord("\r"))
+    first = len(codecs.BOM_UTF8) if raw.startswith(codecs.BOM_UTF8) else 0
+    position = first
+    while True:
+        newline = raw.find(b"\n", position)
+        quote = raw.find(b'"', position)
+        while 0 <= quote and (quote < newline or newline < 0) and quote != first and raw[quote - 1] not in field_starts:
+            quote = raw.find(b'"', quote + 1)  # text inside an unquoted field
+        if quote < 0 or 0 <= newline < quote:
+            return newline if newline >= 0 else None
+        while True:  # inside a quoted field: "" is a quote, " ends it
+            quote = raw.find(b'"', quote + 1)
+            if quote < 0:
+                return None
+            if raw[quote + 1 : quote + 2] != b'"':
+                break
+            quote += 1
+        position = quote + 1
 
 
 def _open_csv(stream, name: str, fmt: str, options: CsvOptions, path=None) -> Table:
@@ -341,7 +459,7 @@ def _open_csv(stream, name: str, fmt: str, options: CsvOptions, path=None) -> Ta
         close()
         raise
     schema = pa.schema([(n, pa.string()) for n in names])
-    if _end_of_first_record(prefix) is None and not stream.read(1):
+    if _end_of_first_record(prefix, separator) is None and not stream.read(1):
         close()  # the header alone, without a final newline: no records
         return Table(name, schema, iter(()), text=True, fmt=fmt)
     ragged = []
@@ -363,11 +481,13 @@ def _open_csv(stream, name: str, fmt: str, options: CsvOptions, path=None) -> Ta
                              row=where and where[0], value=where and where[1])
         return DataError(f"cannot parse: {message}", file=name)
 
+    quotes = _QuoteState(separator)
+
     def open_reader():
         import pyarrow.csv as pcsv  # a tenth of a second, spared when polars reads the file
 
         return pcsv.open_csv(
-            io.BufferedReader(_Replay(prefix, stream), buffer_size=1 << 20),
+            io.BufferedReader(_Replay(prefix, stream, quotes), buffer_size=1 << 20),
             read_options=pcsv.ReadOptions(
                 column_names=names, skip_rows=1, block_size=CSV_BLOCK_BYTES, encoding=options.encoding,
                 # One thread parses, so a bad row's number is known (the reading is not the slow part).
@@ -392,13 +512,23 @@ def _open_csv(stream, name: str, fmt: str, options: CsvOptions, path=None) -> Ta
         except pa.ArrowInvalid as exc:
             close()
             raise failure(exc) from None
+        rows, last = 0, None
         try:
-            yield from reader
+            for batch in reader:
+                if batch.num_rows:
+                    rows, last = rows + batch.num_rows, batch
+                yield batch
         except pa.ArrowInvalid as exc:
             raise failure(exc) from None
         finally:
             reader.close()
             close()
+        if quotes.finish():
+            # Only a field of the last column runs to the end without making its row ragged.
+            value = last.column(last.num_columns - 1)[-1].as_py() if last is not None else None
+            raise DataError("a quoted value is never closed: it runs on to the end of the input", file=name,
+                            column=names[-1] if last is not None else None, row=rows or None,
+                            value=None if value is None else _opening(value))
 
     plain = None
     if path is not None and len(names) > 1 and options.encoding.lower().replace("-", "") == "utf8":
@@ -543,6 +673,12 @@ class PlainCsv:
         if (block[inside + 1] != ord("\n")).any():
             return "a carriage return that does not end a line"
         return None
+
+
+def _opening(text: str, limit: int = 40) -> str:
+    """The start of a long value, for a message: its first line, at most ``limit`` characters."""
+    line = text.split("\n", 1)[0]
+    return line if len(line) <= limit and line == text else line[:limit] + "..."
 
 
 def _first_undecodable(path, separator: str, encoding: str, index: int) -> tuple[int, str] | None:

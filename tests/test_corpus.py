@@ -222,6 +222,27 @@ CASES = [
     Case("quoted_delimiters_and_newlines", (("apply", "quoted.csv", "-p", G),), 0,
          check=stdout_is(f'id,note,x\n1,"a,b",{LO}\n2,"line1\nline2",{MID}\n3,"say ""hi""",{HI}\n'),
          doc=("quoted fields with commas, newlines and doubled quotes", "pass through, quoted again")),
+    Case("unclosed_quote_fit", (("fit", "unclosed_quote.csv", "-p", S),), 1,
+         err("unclosed_quote.csv: column 'note', row 2: a quoted value is never closed: it runs on to the end of "
+             "the input: 'b...'"),
+         doc=("a quote opened in the last column and never closed", "refused, naming the row where it opens "
+              "(the reader would take every later line for part of that value)")),
+    Case("unclosed_quote_apply", (("apply", "unclosed_quote.csv", "-p", G, "-o", OUT),), 1,
+         err("unclosed_quote.csv: column 'note', row 2: a quoted value is never closed: it runs on to the end of "
+             "the input: 'b...'"),
+         process=True,
+         doc=("a quote opened in the last column and never closed", "apply refuses; no output file")),
+    Case("unclosed_quote_stdin", (("apply", "-", "-p", G, "-o", OUT),), 1,
+         err("<stdin>: column 'note', row 1: a quoted value is never closed: it runs on to the end of the input: "
+             "'a...'"),
+         stdin=b'x,note\n1,"a\n2,b\n3,c\n',
+         doc=("the same, read from stdin", "refused")),
+    Case("header_inner_quote", (("apply", "header_inner_quote.csv", "-p", G),), 0,
+         check=stdout_is(f'id,x,"size"""\n1,{LO},a\n2,{MID},b\n3,{HI},c\n'),
+         doc=("a quote inside an unquoted column name (`size\"`)", "an ordinary name; every row read")),
+    Case("header_unclosed_quote", (("fit", "header_unclosed_quote.csv", "-p", S),), 1,
+         err("header_unclosed_quote.csv: a quoted name in the header is never closed: 'id,x,\"note'"),
+         doc=("a quoted column name that is never closed", "refused")),
     Case("ragged_short_row_fit", (("fit", "ragged_short.csv", "-p", S),), 1,
          err("ragged_short.csv: row 2: ragged row: 1 fields where the header has 2: '3'"),
          process=True, repeat=4,

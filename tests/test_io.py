@@ -1,8 +1,15 @@
-"""io: which CSV files count as plain (read by polars in parallel), and the text sample of one."""
+"""io: which CSV files count as plain (read by polars in parallel), the text sample of one, and how
+quotes are followed."""
 
+import io
+
+import pyarrow as pa
+import pyarrow.csv as pcsv
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
-from normcli.io import PlainCsv, csv_header
+from normcli.io import PlainCsv, _end_of_first_record, _QuoteState, csv_header
 
 PLAIN_CASES = [  # file bytes, header names, separator, verdict: None (plain) or a word of the problem
     (b"a,b,c\n1,2,3\n4,5,6\n", "abc", ",", None),
@@ -68,3 +75,137 @@ def test_csv_header_quotes_only_where_needed():
     assert csv_header(["a", "b,c", "", 'd"e'], ",") == b'a,"b,c",,"d""e"\n'
     assert csv_header(["a", "b,c"], "\t") == b"a\tb,c\n"
     assert csv_header(["x\ry", "x\nz", " a "], ",") == b'"x\ry","x\nz", a \n'  # as polars quotes values
+
+
+# ---------------------------------------------------------------------------------------------
+# Quoting: where the first record ends, and whether the input ends inside a quoted field.
+# The reference below reads one character at a time; the first test holds it to pyarrow (the
+# careful reader), the others hold normcli's fast forms to it.
+
+QUOTE_ALPHABET = st.sampled_from(['a', 'x', ',', ';', '"', '"', '"', '\n', '\r'])
+
+
+def reference_parse(text: str, separator: str) -> tuple[list[list[str]], int | None, bool]:
+    """(records, index of the newline that ends the first record, ends inside a quoted field),
+    by pyarrow's rules: a quote opens a quoted field only where a field starts; "" inside is a
+    quote; after the closing quote the field goes on as text; \\r, \\n and \\r\\n end a line; a blank
+    line is no record."""
+    records, record, field = [], [], []
+    state = "start"  # start | text | quoted | quote (a quote seen inside a quoted field)
+    first_end = None
+    touched = False  # the line so far is not blank
+    after_cr = False
+    for index, ch in enumerate(text):
+        if after_cr:
+            after_cr = False
+            if ch == "\n" and state == "start":
+                first_end = index if first_end is None else first_end
+                continue
+        if state == "quoted":
+            touched = True
+            if ch == '"':
+                state = "quote"
+            else:
+                field.append(ch)
+            continue
+        if state == "quote":
+            if ch == '"':
+                field.append('"')
+                state = "quoted"
+                continue
+            state = "text"
+        if ch in "\r\n":
+            if ch == "\n" and first_end is None:
+                first_end = index
+            after_cr = ch == "\r"
+            if touched:
+                record.append("".join(field))
+                records.append(record)
+            record, field, state, touched = [], [], "start", False
+            continue
+        touched = True
+        if ch == separator:
+            record.append("".join(field))
+            field, state = [], "start"
+        elif state == "start" and ch == '"':
+            state = "quoted"
+        else:
+            field.append(ch)
+            state = "text"
+    if touched:
+        record.append("".join(field))
+        records.append(record)
+    return records, first_end, state == "quoted"
+
+
+@given(text=st.text(QUOTE_ALPHABET, max_size=30), separator=st.sampled_from([",", ";"]))
+@settings(max_examples=400, deadline=None)
+def test_reference_parse_reads_as_pyarrow_does(text, separator):
+    records, _, _ = reference_parse(text, separator)
+    assume(records)
+    names = [f"c{i}" for i in range(len(records[0]))]
+    try:
+        table = pcsv.read_csv(
+            io.BytesIO(text.encode()), read_options=pcsv.ReadOptions(column_names=names),
+            parse_options=pcsv.ParseOptions(delimiter=separator, newlines_in_values=True),
+            convert_options=pcsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string())))
+    except pa.ArrowInvalid:
+        assume(False)  # ragged: pyarrow refuses, and normcli names the row
+    assert [list(row.values()) for row in table.to_pylist()] == records
+
+
+@given(text=st.text(QUOTE_ALPHABET, max_size=60), separator=st.sampled_from([",", ";"]),
+       cuts=st.lists(st.integers(1, 7), max_size=30), tail=st.sampled_from([1, 2, 4096]))
+@settings(max_examples=600, deadline=None)
+def test_quote_state_in_any_chunks(text, separator, cuts, tail):
+    data = text.encode()
+    state = _QuoteState(separator)
+    state.TAIL = tail  # small: the reading back from a chunk's end goes further back
+    start = 0
+    for cut in cuts:
+        state.feed(data[start : start + cut])
+        start += cut
+    state.feed(data[start:])
+    assert state.finish() == reference_parse(text, separator)[2]
+
+
+@given(text=st.text(QUOTE_ALPHABET, max_size=60), separator=st.sampled_from([",", ";"]))
+@settings(max_examples=600, deadline=None)
+def test_end_of_first_record(text, separator):
+    assert _end_of_first_record(text.encode(), separator) == reference_parse(text, separator)[1]
+
+
+@pytest.mark.parametrize("text,inside", [
+    ('a,b\n1,"x\n2,y\n', True),  # the unclosed quote that once swallowed the rows after it
+    ('a,b\n1,"x"\n', False),
+    ('a,b\n1,x"\n2,y\n', False),  # a quote inside a field is text
+    ('a,b\n1,"x""\n', True),  # "" inside is a quote, not the end
+    ('a,b\n1,"x"""\n', False),
+    ('a,b\n1,"x"y"\n', False),  # after the closing quote, text
+    ('a,b\r1,"x\r', True),
+])
+def test_quote_state_examples(text, inside):
+    state = _QuoteState(",")
+    state.feed(text.encode())
+    assert state.finish() is inside
+
+
+@pytest.mark.parametrize("tail", [2, 4096])
+def test_quote_state_reads_back_past_a_window_without_an_end(tail):
+    # Inside a quoted field at the end of the first chunk; the second closes it ('c"') and opens
+    # another (',"'): a window holding only ',"d' cannot tell, so the whole chunk is read.
+    state = _QuoteState(",")
+    state.TAIL = tail
+    state.feed(b'1,"ab')
+    state.feed(b'c"x,"d')
+    assert state.finish() is True
+
+
+def test_quote_state_long_runs_and_large_chunks():
+    state = _QuoteState(",")
+    for _ in range(3):
+        state.feed(b'1,"' + b'""' * 300_000)  # one quoted field across chunks, escaped quotes only
+    assert state.finish() is True
+    state = _QuoteState(",")
+    state.feed(b'a,b\n' + b'1,"x ""y"" z"\n' * 100_000 + b'2,"open\n')
+    assert state.finish() is True

@@ -64,6 +64,11 @@ def main() -> None:
 
     # --- fields -----------------------------------------------------------------------------
     write("quoted.csv", 'id,note,x\n1,"a,b",1\n2,"line1\nline2",2\n3,"say ""hi""",3\n')
+    # A quote opened in the last column and never closed: the rest of the file would be one value.
+    write("unclosed_quote.csv", 'id,x,note\n1,1,a\n2,2,"b\n3,3,c\n')
+    # A quote inside an unquoted name is text (as inside an unquoted value).
+    write("header_inner_quote.csv", 'id,x,size"\n1,1,a\n2,2,b\n3,3,c\n')
+    write("header_unclosed_quote.csv", 'id,x,"note\n1,1,a\n2,2,b\n')
     write("ragged_short.csv", "x,y\n1,2\n3\n5,6\n")
     write("ragged_long.csv", "x,y\n1,2\n3,4\n5,6,7\n")
     write("duplicate_columns.csv", "a,b,a\n1,2,3\n4,5,6\n")
