@@ -473,15 +473,12 @@ def _open_csv(stream, name: str, fmt: str, options: CsvOptions, path=None) -> Ta
             row = ragged[0]
             return DataError(f"ragged row: {row.actual_columns} fields where the header has {row.expected_columns}",
                              file=name, row=row.number - 1 if row.number else None, value=row.text)
-        message = _first_line(exc)
-        if "invalid UTF8" in message and "column #" in message:
-            column = names[int(message.split("column #", 1)[1].split(":", 1)[0])]
-            where = _first_undecodable(path, separator, options.encoding, names.index(column)) if path else None
-            return DataError(f"not valid {options.encoding} text (see --encoding)", file=name, column=column,
-                             row=where and where[0], value=where and where[1])
-        return DataError(f"cannot parse: {message}", file=name)
+        return DataError(f"cannot parse: {_first_line(exc)}", file=name)
 
     quotes = _QuoteState(separator)
+    # UTF-8 is read as bytes and made text batch by batch, so that a value that is not UTF-8 is
+    # named with its row: pyarrow's own check names neither, and stdin cannot be read again.
+    as_bytes = codecs.lookup(options.encoding).name == "utf-8"
 
     def open_reader():
         import pyarrow.csv as pcsv  # a tenth of a second, spared when polars reads the file
@@ -496,7 +493,7 @@ def _open_csv(stream, name: str, fmt: str, options: CsvOptions, path=None) -> Ta
             parse_options=pcsv.ParseOptions(delimiter=separator, quote_char='"', newlines_in_values=True,
                                             invalid_row_handler=on_invalid_row),
             convert_options=pcsv.ConvertOptions(
-                column_types=dict.fromkeys(names, pa.string()),
+                column_types=dict.fromkeys(names, pa.binary() if as_bytes else pa.string()),
                 # An empty field is missing; a quoted empty field "" stays an empty string, so
                 # both come back out as they went in.
                 null_values=[""],
@@ -515,6 +512,8 @@ def _open_csv(stream, name: str, fmt: str, options: CsvOptions, path=None) -> Ta
         rows, last = 0, None
         try:
             for batch in reader:
+                if as_bytes:
+                    batch = _as_text(batch, schema, name, rows, options.encoding)
                 if batch.num_rows:
                     rows, last = rows + batch.num_rows, batch
                 yield batch
@@ -681,24 +680,26 @@ def _opening(text: str, limit: int = 40) -> str:
     return line if len(line) <= limit and line == text else line[:limit] + "..."
 
 
-def _first_undecodable(path, separator: str, encoding: str, index: int) -> tuple[int, str] | None:
-    """(row, shown value) of the first field in column ``index`` that is not valid ``encoding``."""
-    with open(path, newline="", encoding=encoding, errors="surrogateescape") as handle:
-        reader = csv.reader(handle, delimiter=separator, quotechar='"')
-        next(reader, None)
-        number = 0
-        for record in reader:
-            if not record:
-                continue
-            number += 1
-            if index < len(record) and _has_surrogates(record[index]):
-                raw = record[index].encode(encoding, errors="surrogateescape")
-                return number, raw.decode(encoding, errors="backslashreplace")
-    return None
-
-
-def _has_surrogates(text: str) -> bool:
-    return any("\udc80" <= ch <= "\udcff" for ch in text)
+def _as_text(batch: pa.RecordBatch, schema: pa.Schema, name: str, offset: int, encoding: str) -> pa.RecordBatch:
+    """A batch read as bytes, as text; the first value that is not UTF-8 is refused with its row
+    (``offset`` rows came before the batch)."""
+    try:
+        return pa.RecordBatch.from_arrays([column.cast(pa.string()) for column in batch.columns], schema=schema)
+    except pa.ArrowInvalid:
+        pass
+    first = None  # (row, column, value)
+    for column, values in zip(schema.names, batch.columns):
+        for row, value in enumerate(values.to_pylist()[: first[0] if first else None]):
+            try:
+                value is None or value.decode("utf-8")
+            except UnicodeDecodeError:
+                first = (row, column, value)
+                break
+    if first is None:  # pyarrow and Python disagree on what UTF-8 is: name what is known
+        raise DataError(f"not valid {encoding} text (see --encoding)", file=name)
+    row, column, value = first
+    raise DataError(f"not valid {encoding} text (see --encoding)", file=name, column=column, row=offset + row + 1,
+                    value=value.decode("utf-8", errors="backslashreplace"))
 
 
 # ---------------------------------------------------------------------------------------------

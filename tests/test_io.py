@@ -2,6 +2,7 @@
 quotes are followed."""
 
 import io
+import sys
 
 import pyarrow as pa
 import pyarrow.csv as pcsv
@@ -9,7 +10,9 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from normcli.io import PlainCsv, _end_of_first_record, _QuoteState, csv_header
+import normcli.io
+from normcli.errors import DataError
+from normcli.io import PlainCsv, _end_of_first_record, _QuoteState, csv_header, open_table
 
 PLAIN_CASES = [  # file bytes, header names, separator, verdict: None (plain) or a word of the problem
     (b"a,b,c\n1,2,3\n4,5,6\n", "abc", ",", None),
@@ -209,3 +212,19 @@ def test_quote_state_long_runs_and_large_chunks():
     state = _QuoteState(",")
     state.feed(b'a,b\n' + b'1,"x ""y"" z"\n' * 100_000 + b'2,"open\n')
     assert state.finish() is True
+
+
+def test_text_that_is_not_utf8_is_named_with_its_row_in_a_later_batch(monkeypatch):
+    monkeypatch.setattr(normcli.io, "CSV_BLOCK_BYTES", 1 << 12)  # many batches
+    records = [f"{i},v{i}" for i in range(1, 5001)]
+    records[3999] = "4000,caf\u00e9"
+    data = ("a,b\n" + "\n".join(records) + "\n").encode("latin-1")
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))  # read once, as a pipe is
+    table = open_table("-")
+    batches = 0
+    with pytest.raises(DataError) as raised:
+        for _ in table.batches():
+            batches += 1
+    table.close()
+    assert batches > 1
+    assert str(raised.value) == "<stdin>: column 'b', row 4000: not valid utf-8 text (see --encoding): 'caf\\xe9'"
