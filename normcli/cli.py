@@ -32,6 +32,11 @@ class StdoutClosed(Exception):
     """The reader of stdout went away (kept apart from OSError, which click would turn into exit 1)."""
 
 
+class Interrupted(Exception):
+    """Ctrl-C during a command (kept from click, which would print a blank line before the error
+    even into a log file)."""
+
+
 class NormcliGroup(click.Group):
     def invoke(self, ctx):
         try:
@@ -47,6 +52,8 @@ class NormcliGroup(click.Group):
             if _is_broken_pipe(exc):
                 raise StdoutClosed() from None
             raise click.ClickException(f"<stdout>: cannot write: {_os_message(exc)}") from None
+        except KeyboardInterrupt:
+            raise Interrupted() from None
 
 
 def _os_message(exc: OSError) -> str:
@@ -262,7 +269,9 @@ def run(argv=None) -> int:
         return EXIT_OK
     except StdoutClosed:
         return _broken_pipe()
-    except (click.exceptions.Abort, KeyboardInterrupt):
+    except (Interrupted, click.exceptions.Abort, KeyboardInterrupt) as exc:
+        if isinstance(exc, Interrupted) and sys.stderr.isatty():
+            click.echo(err=True)  # ends the line the terminal echoed ^C on
         click.echo("Error: interrupted", err=True)
         return EXIT_INTERRUPTED
     except click.ClickException as exc:

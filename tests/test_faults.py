@@ -47,11 +47,11 @@ def _size(path: Path) -> int:
 # ---------------------------------------------------------------------------------------------
 # Signals in the middle of a write
 
-# What cli.py documents: Ctrl-C prints "Error: interrupted" and exits 130 (click first prints a
-# blank line to close the terminal's ^C echo); SIGTERM is turned into SystemExit(128 + 15) so the
+# What cli.py documents: Ctrl-C prints "Error: interrupted" and exits 130 (after a newline only
+# when stderr is a terminal, to end the line with the echoed ^C); SIGTERM is turned into SystemExit(128 + 15) so the
 # temporary file is removed on the way out; SIGKILL cannot be caught.
 SIGNALS = {
-    "SIGINT": (signal.SIGINT, 130, rb"\n?Error: interrupted\n"),
+    "SIGINT": (signal.SIGINT, 130, rb"Error: interrupted\n"),
     "SIGTERM": (signal.SIGTERM, 143, rb"(Error: [^\n]+\n)?"),
     "SIGKILL": (signal.SIGKILL, -signal.SIGKILL, rb""),
 }

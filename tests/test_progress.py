@@ -9,7 +9,9 @@ from __future__ import annotations
 import os
 import pty
 import re
+import signal
 import subprocess
+import threading
 import time
 
 import pytest
@@ -117,3 +119,28 @@ def test_error_after_progress_starts_on_a_clean_line(data):
     before = seen[: -len(message)]
     assert _redraws(before), "expected progress before the error"
     assert before.endswith(CLEAR) or before.endswith(b"\n"), f"message glued to the progress line: {seen[-120:]!r}"
+
+
+def test_interrupt_on_a_terminal_ends_the_line_first(data, tmp_path):
+    """Ctrl-C: on a terminal the message starts a new line (the one the terminal echoed ^C on);
+    into a pipe it is the one line (tests/test_faults.py)."""
+    master, slave = pty.openpty()
+    try:
+        proc = popen_cli("apply", data.big_csv, "-p", data.params, "-o", tmp_path / "out.csv",
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=slave)
+        os.close(slave)
+        slave = None
+        timer = threading.Timer(1.0, proc.send_signal, [signal.SIGINT])
+        timer.start()
+        try:
+            seen = read_until_closed(master, proc).replace(b"\r\n", b"\n")
+        finally:
+            timer.cancel()
+            kill_quietly(proc)
+    finally:
+        os.close(master)
+        if slave is not None:
+            os.close(slave)
+    assert proc.returncode == 130, seen
+    assert seen.endswith(b"\nError: interrupted\n"), seen
+    assert seen.count(b"Error") == 1
