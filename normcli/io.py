@@ -406,7 +406,8 @@ def _read_header(stream, name: str, separator: str, encoding: str) -> tuple[list
         raise DataError(f"the header is not valid {encoding} text (see --encoding)", file=name, value=bad) from None
     except LookupError:
         raise UsageError(f"unknown encoding '{encoding}'") from None
-    header = header.removeprefix("\ufeff").rstrip("\r")
+    # A byte order mark is no part of a name, however many there are (an encoding step repeated).
+    header = header.lstrip("\ufeff").rstrip("\r")
     try:
         names = next(csv.reader([header], delimiter=separator, quotechar='"', strict=False), [])
     except csv.Error as exc:
@@ -431,7 +432,9 @@ def _end_of_first_record(raw: bytes, separator: str) -> int | None:
     _QuoteState): a newline inside a quoted field does not end it, and a quote that is not where a
     field starts is text."""
     field_starts = (ord(separator), ord("\n"), ord("\r"))
-    first = len(codecs.BOM_UTF8) if raw.startswith(codecs.BOM_UTF8) else 0
+    first = 0
+    while raw.startswith(codecs.BOM_UTF8, first):
+        first += len(codecs.BOM_UTF8)
     position = first
     while True:
         newline = raw.find(b"\n", position)

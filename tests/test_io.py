@@ -228,3 +228,9 @@ def test_text_that_is_not_utf8_is_named_with_its_row_in_a_later_batch(monkeypatc
     table.close()
     assert batches > 1
     assert str(raised.value) == "<stdin>: column 'b', row 4000: not valid utf-8 text (see --encoding): 'caf\\xe9'"
+
+
+@pytest.mark.parametrize("boms", [0, 1, 2])
+def test_end_of_first_record_after_byte_order_marks(boms):
+    raw = "\ufeff".encode() * boms + b'"a\nb",c\n1,2\n'  # the first name is quoted, with a newline in it
+    assert _end_of_first_record(raw, ",") == 3 * boms + 7

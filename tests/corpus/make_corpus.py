@@ -55,6 +55,7 @@ def main() -> None:
     write("empty.csv", b"")
     write("header_only.csv", "id,x\n")
     write("bom.csv", "\ufeffid,x\n1,1\n2,2\n3,3\n")
+    write("double_bom.csv", "\ufeff\ufeffid,x\n1,1\n2,2\n3,3\n")
     write("crlf.csv", b"id,x\r\n1,1\r\n2,2\r\n3,3\r\n")
     write("latin1.csv", "name,x\ncaf\u00e9,1\nna\u00efve,2\nplain,3\n".encode("latin-1"))
     write("latin1_header.csv", "caf\u00e9,x\n1,1\n2,2\n".encode("latin-1"))
