@@ -505,6 +505,7 @@ def report(b: Bench, groups: list[Group], results: dict, command: str, sizes: di
     timing = table(["group", "job", "runs", "wall median s", "wall min–max s", "peak RSS MiB (median)", "x ref"],
                    timing_rows([g for g in groups if not g.title.startswith("memory ")], results))
     memory = memory_rows(b, results)
+    goals = targets(b, results)
     failures = [f"- {group} / {job}: {r.error}" for group, jobs in results.items() for job, r in jobs.items() if r.error]
     lines = [
         "# normcli benchmark results", "",
@@ -524,8 +525,11 @@ def report(b: Bench, groups: list[Group], results: dict, command: str, sizes: di
         "## Timings", "", *timing, "",
         f"## Peak RSS by method (fit, then apply CSV->CSV; median of {b.repeat} run{'s' * (b.repeat != 1)})", "",
         *table(memory[0], memory[1:]), "",
-        "## Targets", "", *table(["target", "goal", "measured", "result"], targets(b, results)), "",
+        "## Targets", "", *table(["target", "goal", "measured", "result"], goals), "",
     ]
+    if any(row[-1].startswith("MISSED") for row in goals):
+        lines += ["Why the missed targets are missed, with the measurements behind it: `bench/README.md`, "
+                  "\"Where normcli stands, and why\".", ""]
     if failures:
         lines += ["## Failures", "", *failures, ""]
     return "\n".join(lines)
