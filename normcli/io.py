@@ -14,6 +14,7 @@ import csv
 import io
 import os
 import queue
+import re
 import signal
 import sys
 import tempfile
@@ -476,7 +477,15 @@ def _open_csv(stream, name: str, fmt: str, options: CsvOptions, path=None) -> Ta
             row = ragged[0]
             return DataError(f"ragged row: {row.actual_columns} fields where the header has {row.expected_columns}",
                              file=name, row=row.number - 1 if row.number else None, value=row.text)
-        return DataError(f"cannot parse: {_first_line(exc)}", file=name)
+        message = _first_line(exc)
+        # A ragged row that is not UTF-8 never reaches on_invalid_row: pyarrow fails to decode it
+        # for the call (see _unraisable_from), and names it in its message instead.
+        found = _RAGGED_MESSAGE.search(message)
+        if found:
+            number, expected, actual, text = found.groups()
+            return DataError(f"ragged row: {actual} fields where the header has {expected}", file=name,
+                             row=int(number) - 1, value=text)
+        return DataError(f"cannot parse: {message}", file=name)
 
     quotes = _QuoteState(separator)
     # UTF-8 is read as bytes and made text batch by batch, so that a value that is not UTF-8 is
@@ -507,9 +516,12 @@ def _open_csv(stream, name: str, fmt: str, options: CsvOptions, path=None) -> Ta
 
     def batches():
         # Opened on first use: the reader parses its first block at once, wasted when polars reads.
+        hook = sys.unraisablehook
+        sys.unraisablehook = _unraisable_from(on_invalid_row, hook)
         try:
             reader = open_reader()
         except pa.ArrowInvalid as exc:
+            sys.unraisablehook = hook
             close()
             raise failure(exc) from None
         rows, last = 0, None
@@ -523,6 +535,7 @@ def _open_csv(stream, name: str, fmt: str, options: CsvOptions, path=None) -> Ta
         except pa.ArrowInvalid as exc:
             raise failure(exc) from None
         finally:
+            sys.unraisablehook = hook
             reader.close()
             close()
         if quotes.finish():
@@ -677,9 +690,24 @@ class PlainCsv:
         return None
 
 
+_RAGGED_MESSAGE = re.compile(r"Row #(\d+): Expected (\d+) columns, got (\d+): (.*)")
+
+
+def _unraisable_from(handler, hook):
+    """An unraisable-exception hook that keeps quiet about ``handler``, calling ``hook`` for the rest.
+    pyarrow decodes a row's text before it calls its invalid-row handler, and a row that is not
+    UTF-8 makes that fail where nothing can catch it: Python would print a traceback."""
+
+    def unraisable(info) -> None:
+        if info.object is not handler:
+            hook(info)
+
+    return unraisable
+
+
 def _opening(text: str, limit: int = 40) -> str:
     """The start of a long value, for a message: its first line, at most ``limit`` characters."""
-    line = text.split("\n", 1)[0]
+    line = text.split("\n", 1)[0].split("\r", 1)[0]
     return line if len(line) <= limit and line == text else line[:limit] + "..."
 
 

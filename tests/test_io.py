@@ -234,3 +234,13 @@ def test_text_that_is_not_utf8_is_named_with_its_row_in_a_later_batch(monkeypatc
 def test_end_of_first_record_after_byte_order_marks(boms):
     raw = "\ufeff".encode() * boms + b'"a\nb",c\n1,2\n'  # the first name is quoted, with a newline in it
     assert _end_of_first_record(raw, ",") == 3 * boms + 7
+
+
+@pytest.mark.parametrize("text,shown", [
+    ("b", "b"),
+    ("b\n3,c\n", "b..."),
+    ("b\r\n3,c\r\n", "b..."),
+    ("x" * 50, "x" * 40 + "..."),
+])
+def test_opening_of_a_long_value(text, shown):
+    assert normcli.io._opening(text) == shown

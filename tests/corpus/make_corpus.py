@@ -69,6 +69,8 @@ def main() -> None:
     write("unclosed_quote.csv", 'id,x,note\n1,1,a\n2,2,"b\n3,3,c\n')
     # A quote inside an unquoted name is text (as inside an unquoted value).
     write("header_inner_quote.csv", 'id,x,size"\n1,1,a\n2,2,b\n3,3,c\n')
+    # Too many fields, and a byte that is not UTF-8 among them: pyarrow cannot decode the row's text.
+    write("ragged_not_utf8.csv", b"id,x\n1,1\n2,2,\xff\n3,3\n")
     write("header_unclosed_quote.csv", 'id,x,"note\n1,1,a\n2,2,b\n')
     write("ragged_short.csv", "x,y\n1,2\n3\n5,6\n")
     write("ragged_long.csv", "x,y\n1,2\n3,4\n5,6,7\n")
