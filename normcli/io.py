@@ -36,7 +36,7 @@ DEFAULT_NULL_VALUES = ("", "NA", "NaN", "nan", "null", "NULL")
 # 1.4x, 2 MiB was 25% slower; measured with bench/run.py --large). Rows per Parquet batch, and
 # rows gathered into one Parquet row group.
 CSV_BLOCK_BYTES = 4 << 20
-MAX_HEADER_BYTES = 1 << 20
+MAX_HEADER_BYTES = 16 << 20
 PARQUET_BATCH_ROWS = 1 << 16
 POLARS_CSV_CHUNK_VARIABLE = "POLARS_CSV_CHUNK_SIZE"
 PARQUET_ROW_GROUP_ROWS = 1 << 20
@@ -278,7 +278,7 @@ class _Replay(io.RawIOBase):
     """A binary stream that yields ``prefix`` and then the rest of ``stream`` (stdin cannot seek),
     showing every byte it yields to ``quotes``."""
 
-    def __init__(self, prefix: bytes, stream, quotes: _QuoteState):
+    def __init__(self, prefix: bytes, stream, quotes: _QuoteState | None):
         self._prefix = prefix
         self._stream = stream
         self.quotes = quotes
@@ -292,7 +292,8 @@ class _Replay(io.RawIOBase):
         else:
             data = self._stream.read(len(buffer))
         buffer[: len(data)] = data
-        self.quotes.feed(data)
+        if self.quotes is not None:
+            self.quotes.feed(data)
         return len(data)
 
 
@@ -349,8 +350,8 @@ class _QuoteState:
         size = self.TAIL
         while True:
             start = max(0, data.size - size)
-            while data[start] == _QUOTE:  # start at a byte before a run, not inside one
-                start -= 1
+            if data[start] == _QUOTE:  # start at the byte before the run, not inside it
+                start = int(np.flatnonzero(data[:start] != _QUOTE)[-1])
             if self._runs(data[start:], whole=start == 0):
                 return
             size *= 16
@@ -379,25 +380,24 @@ class _QuoteState:
 
 
 
-def _read_header(stream, name: str, separator: str, encoding: str) -> tuple[list[str], bytes]:
-    """Column names from the first record, and every byte read so far (to be read again)."""
+def _read_header(stream, name: str, separator: str, encoding: str) -> tuple[list[str], bytes | None]:
+    """Column names from the first record, and the bytes read after it; None for those when the
+    input ends with the header (no line end after it: no records)."""
     raw = bytearray()
     while True:
-        chunk = stream.read(1 << 16)
+        chunk = stream.read(max(1 << 16, len(raw)))  # growing: the search starts again each time
         raw += chunk
         end = _end_of_first_record(raw, separator)
-        if end is not None:
+        if end is not None or not chunk:
             break
-        if not chunk and raw.find(b"\n") >= 0:
-            # The careful reader would take every line after it for part of the header.
-            shown = bytes(raw[: raw.find(b"\n")]).decode(encoding, errors="backslashreplace")
-            raise DataError("a quoted name in the header is never closed", file=name, value=shown)
-        if not chunk or len(raw) > MAX_HEADER_BYTES:
-            break
-    if end is None and raw.find(b"\n") >= 0:  # longer than MAX_HEADER_BYTES: the first line is the header
-        end = raw.find(b"\n")
+        if len(raw) > MAX_HEADER_BYTES:
+            raise DataError(f"the header is longer than {MAX_HEADER_BYTES >> 20} MiB", file=name)
     if not raw.strip():
         raise DataError("empty file: no header and no data", file=name)
+    if end is None and raw.find(b"\n") >= 0:
+        # The careful reader would take every line after it for part of the header.
+        shown = bytes(raw[: raw.find(b"\n")]).decode(encoding, errors="backslashreplace")
+        raise DataError("a quoted name in the header is never closed", file=name, value=shown)
     header_bytes = bytes(raw[:end] if end is not None else raw)
     try:
         header = codecs.decode(header_bytes, encoding)
@@ -416,7 +416,7 @@ def _read_header(stream, name: str, separator: str, encoding: str) -> tuple[list
     duplicate = _first_duplicate(names)
     if duplicate is not None:
         raise DataError("duplicate column name in the header", file=name, column=duplicate)
-    return names, bytes(raw)
+    return names, bytes(raw[end + 1 :]) if end is not None else None
 
 
 def _first_duplicate(names: list[str]) -> str | None:
@@ -437,8 +437,10 @@ def _end_of_first_record(raw: bytes, separator: str) -> int | None:
     while raw.startswith(codecs.BOM_UTF8, first):
         first += len(codecs.BOM_UTF8)
     position = first
+    newline = raw.find(b"\n", position)
     while True:
-        newline = raw.find(b"\n", position)
+        if 0 <= newline < position:  # found again only once passed: a wide quoted header is not quadratic
+            newline = raw.find(b"\n", position)
         quote = raw.find(b'"', position)
         while 0 <= quote and (quote < newline or newline < 0) and quote != first and raw[quote - 1] not in field_starts:
             quote = raw.find(b'"', quote + 1)  # text inside an unquoted field
@@ -458,36 +460,31 @@ def _open_csv(stream, name: str, fmt: str, options: CsvOptions, path=None) -> Ta
     separator = options.separator(fmt)
     close = (lambda: None) if stream is sys.stdin.buffer else stream.close
     try:
-        names, prefix = _read_header(stream, name, separator, options.encoding)
+        names, rest = _read_header(stream, name, separator, options.encoding)
+        if rest == b"":
+            rest = stream.read(1 << 16)
     except BaseException:
         close()
         raise
     schema = pa.schema([(n, pa.string()) for n in names])
-    if _end_of_first_record(prefix, separator) is None and not stream.read(1):
-        close()  # the header alone, without a final newline: no records
+    if not rest:
+        close()  # the header alone: no records
         return Table(name, schema, iter(()), text=True, fmt=fmt)
-    ragged = []
-
-    def on_invalid_row(row):
-        ragged.append(row)
-        return "error"
 
     def failure(exc) -> DataError:
-        if ragged:
-            row = ragged[0]
-            return DataError(f"ragged row: {row.actual_columns} fields where the header has {row.expected_columns}",
-                             file=name, row=row.number - 1 if row.number else None, value=row.text)
         message = _first_line(exc)
-        # A ragged row that is not UTF-8 never reaches on_invalid_row: pyarrow fails to decode it
-        # for the call (see _unraisable_from), and names it in its message instead.
+        # pyarrow's message names the record (blank lines not counted) and shows its start. Its
+        # invalid-row handler would give the same, but it decodes the text first and a record that
+        # is not UTF-8 makes that fail where nothing can catch it (Python prints a traceback).
         found = _RAGGED_MESSAGE.search(message)
         if found:
             number, expected, actual, text = found.groups()
             return DataError(f"ragged row: {actual} fields where the header has {expected}", file=name,
-                             row=int(number) - 1, value=text)
+                             row=int(number), value=text)
         return DataError(f"cannot parse: {message}", file=name)
 
-    quotes = _QuoteState(separator)
+    # Quotes are followed in the bytes as read: only where every ASCII byte is that character.
+    quotes = _QuoteState(separator) if _keeps_ascii(options.encoding) else None
     # UTF-8 is read as bytes and made text batch by batch, so that a value that is not UTF-8 is
     # named with its row: pyarrow's own check names neither, and stdin cannot be read again.
     as_bytes = codecs.lookup(options.encoding).name == "utf-8"
@@ -496,14 +493,15 @@ def _open_csv(stream, name: str, fmt: str, options: CsvOptions, path=None) -> Ta
         import pyarrow.csv as pcsv  # a tenth of a second, spared when polars reads the file
 
         return pcsv.open_csv(
-            io.BufferedReader(_Replay(prefix, stream, quotes), buffer_size=1 << 20),
+            # The header is read already: a quoted name with a line break in it is one record here,
+            # where pyarrow's skip_rows would skip one line.
+            io.BufferedReader(_Replay(rest, stream, quotes), buffer_size=1 << 20),
             read_options=pcsv.ReadOptions(
-                column_names=names, skip_rows=1, block_size=CSV_BLOCK_BYTES, encoding=options.encoding,
+                column_names=names, block_size=CSV_BLOCK_BYTES, encoding=options.encoding,
                 # One thread parses, so a bad row's number is known (the reading is not the slow part).
                 use_threads=False,
             ),
-            parse_options=pcsv.ParseOptions(delimiter=separator, quote_char='"', newlines_in_values=True,
-                                            invalid_row_handler=on_invalid_row),
+            parse_options=pcsv.ParseOptions(delimiter=separator, quote_char='"', newlines_in_values=True),
             convert_options=pcsv.ConvertOptions(
                 column_types=dict.fromkeys(names, pa.binary() if as_bytes else pa.string()),
                 # An empty field is missing; a quoted empty field "" stays an empty string, so
@@ -516,12 +514,9 @@ def _open_csv(stream, name: str, fmt: str, options: CsvOptions, path=None) -> Ta
 
     def batches():
         # Opened on first use: the reader parses its first block at once, wasted when polars reads.
-        hook = sys.unraisablehook
-        sys.unraisablehook = _unraisable_from(on_invalid_row, hook)
         try:
             reader = open_reader()
         except pa.ArrowInvalid as exc:
-            sys.unraisablehook = hook
             close()
             raise failure(exc) from None
         rows, last = 0, None
@@ -535,10 +530,9 @@ def _open_csv(stream, name: str, fmt: str, options: CsvOptions, path=None) -> Ta
         except pa.ArrowInvalid as exc:
             raise failure(exc) from None
         finally:
-            sys.unraisablehook = hook
             reader.close()
             close()
-        if quotes.finish():
+        if quotes is not None and quotes.finish():
             # Only a field of the last column runs to the end without making its row ragged.
             value = last.column(last.num_columns - 1)[-1].as_py() if last is not None else None
             raise DataError("a quoted value is never closed: it runs on to the end of the input", file=name,
@@ -693,16 +687,21 @@ class PlainCsv:
 _RAGGED_MESSAGE = re.compile(r"Row #(\d+): Expected (\d+) columns, got (\d+): (.*)")
 
 
-def _unraisable_from(handler, hook):
-    """An unraisable-exception hook that keeps quiet about ``handler``, calling ``hook`` for the rest.
-    pyarrow decodes a row's text before it calls its invalid-row handler, and a row that is not
-    UTF-8 makes that fail where nothing can catch it: Python would print a traceback."""
-
-    def unraisable(info) -> None:
-        if info.object is not handler:
-            hook(info)
-
-    return unraisable
+def _keeps_ascii(encoding: str) -> bool:
+    """Whether every byte below 0x80 is that ASCII character wherever it stands in ``encoding``'s
+    bytes: UTF-8 and the one-byte encodings (Latin-1, cp1252, ...), not those that shift states
+    or pair bytes (ISO-2022-JP, UTF-7, Shift JIS, ...), where a quote byte may be part of a letter."""
+    name = codecs.lookup(encoding).name
+    if name == "utf-8":
+        return True
+    if name.startswith("iso2022") or name in ("utf-7", "hz"):  # ASCII escape sequences shift the state
+        return False
+    try:
+        ascii_part = bytes(range(0x80)).decode(encoding)
+        high_part = bytes(range(0x80, 0x100)).decode(encoding, errors="replace")
+    except (UnicodeDecodeError, LookupError):
+        return False
+    return ascii_part == "".join(map(chr, range(0x80))) and len(high_part) == 0x80
 
 
 def _opening(text: str, limit: int = 40) -> str:

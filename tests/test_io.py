@@ -244,3 +244,12 @@ def test_end_of_first_record_after_byte_order_marks(boms):
 ])
 def test_opening_of_a_long_value(text, shown):
     assert normcli.io._opening(text) == shown
+
+
+@pytest.mark.parametrize("encoding,keeps", [
+    ("utf-8", True), ("UTF8", True), ("latin-1", True), ("cp1252", True), ("ascii", True),
+    ("iso2022_jp", False), ("iso-2022-kr", False), ("utf-7", False), ("hz", False),  # shift states
+    ("shift_jis", False), ("gbk", False),  # pair bytes
+])
+def test_quotes_are_followed_in_bytes_only_where_ascii_stays_ascii(encoding, keeps):
+    assert normcli.io._keeps_ascii(encoding) is keeps

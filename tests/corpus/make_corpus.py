@@ -71,6 +71,11 @@ def main() -> None:
     write("header_inner_quote.csv", 'id,x,size"\n1,1,a\n2,2,b\n3,3,c\n')
     # Too many fields, and a byte that is not UTF-8 among them: pyarrow cannot decode the row's text.
     write("ragged_not_utf8.csv", b"id,x\n1,1\n2,2,\xff\n3,3\n")
+    # Quoted names with a line break or a separator in them: the header is one record, not one line.
+    write("header_quoted_newline.csv", '"id\nkey",x\n1,1\n2,2\n3,3\n')
+    write("bom_quoted_header.csv", '\ufeff"id,",x\n1,1\n2,2\n3,3\n')
+    # In ISO-2022-JP the bytes of a letter can be ASCII quotes and commas ("が" is 1b 24 42 24 2c 1b 28 42).
+    write("iso2022jp.csv", "name,x\n\u304c\u25a0,1\nb,2\nc,3\n".encode("iso2022_jp"))
     write("header_unclosed_quote.csv", 'id,x,"note\n1,1,a\n2,2,b\n')
     write("ragged_short.csv", "x,y\n1,2\n3\n5,6\n")
     write("ragged_long.csv", "x,y\n1,2\n3,4\n5,6,7\n")
