@@ -293,7 +293,8 @@ def run(argv=None) -> int:
             return _broken_pipe()
         if "--debug" in (argv if argv is not None else sys.argv):
             raise
-        click.echo(f"Error: unexpected failure ({type(exc).__name__}: {escape(exc)}); rerun with --debug", err=True)
+        click.echo(f"Error: unexpected failure ({type(exc).__name__}: {escape(exc)}); "
+                   "rerun as 'normcli --debug COMMAND ...' to see where", err=True)
         return EXIT_FAILURE
 
 

@@ -261,6 +261,29 @@ def _first_line(exc: BaseException) -> str:
 _QUOTE = ord('"')
 
 
+class _Utf8Reader:
+    """``stream``'s bytes in ``encoding``, read as UTF-8. A byte that is not ``encoding`` is passed
+    on as it is (surrogateescape), for the UTF-8 check to refuse with its row and value. Reading
+    UTF-8 keeps the quote check on bytes right for every encoding: in some (ISO-2022-JP, Shift JIS,
+    UTF-7) a letter's bytes can include a quote or a comma."""
+
+    def __init__(self, stream, encoding: str):
+        self._stream = stream
+        self._decoder = codecs.getincrementaldecoder(encoding)(errors="surrogateescape")
+        self._ready = b""
+        self._done = False
+
+    def read(self, size: int = -1) -> bytes:
+        while not self._done and (size < 0 or len(self._ready) < size):
+            chunk = self._stream.read(1 << 20)
+            self._done = not chunk
+            self._ready += self._decoder.decode(chunk, final=self._done).encode("utf-8", errors="surrogateescape")
+        if size < 0:
+            size = len(self._ready)
+        data, self._ready = self._ready[:size], self._ready[size:]
+        return data
+
+
 def _quotes_at_end(view) -> int:
     """How many quotes ``view`` (a uint8 array) ends with, looking back no further than it must."""
     size = 64
@@ -278,7 +301,7 @@ class _Replay(io.RawIOBase):
     """A binary stream that yields ``prefix`` and then the rest of ``stream`` (stdin cannot seek),
     showing every byte it yields to ``quotes``."""
 
-    def __init__(self, prefix: bytes, stream, quotes: _QuoteState | None):
+    def __init__(self, prefix: bytes, stream, quotes: _QuoteState):
         self._prefix = prefix
         self._stream = stream
         self.quotes = quotes
@@ -292,8 +315,7 @@ class _Replay(io.RawIOBase):
         else:
             data = self._stream.read(len(buffer))
         buffer[: len(data)] = data
-        if self.quotes is not None:
-            self.quotes.feed(data)
+        self.quotes.feed(data)
         return len(data)
 
 
@@ -381,8 +403,8 @@ class _QuoteState:
 
 
 def _read_header(stream, name: str, separator: str, encoding: str) -> tuple[list[str], bytes | None]:
-    """Column names from the first record, and the bytes read after it; None for those when the
-    input ends with the header (no line end after it: no records)."""
+    """Column names from the first record of ``stream`` (UTF-8 bytes, read from ``encoding``), and
+    the bytes read after it; None for those when the input ends with the header (no records)."""
     raw = bytearray()
     while True:
         chunk = stream.read(max(1 << 16, len(raw)))  # growing: the search starts again each time
@@ -396,23 +418,25 @@ def _read_header(stream, name: str, separator: str, encoding: str) -> tuple[list
         raise DataError("empty file: no header and no data", file=name)
     if end is None and raw.find(b"\n") >= 0:
         # The careful reader would take every line after it for part of the header.
-        shown = bytes(raw[: raw.find(b"\n")]).decode(encoding, errors="backslashreplace")
+        shown = bytes(raw[: raw.find(b"\n")]).decode("utf-8", errors="backslashreplace")
         raise DataError("a quoted name in the header is never closed", file=name, value=shown)
     header_bytes = bytes(raw[:end] if end is not None else raw)
     try:
-        header = codecs.decode(header_bytes, encoding)
+        header = header_bytes.decode("utf-8")
     except UnicodeDecodeError:
-        shown = header_bytes.decode(encoding, errors="backslashreplace")
+        shown = header_bytes.decode("utf-8", errors="backslashreplace")
         bad = next((f for f in next(csv.reader([shown], delimiter=separator)) if "\\x" in f), shown)
         raise DataError(f"the header is not valid {encoding} text (see --encoding)", file=name, value=bad) from None
-    except LookupError:
-        raise UsageError(f"unknown encoding '{encoding}'") from None
     # A byte order mark is no part of a name, however many there are (an encoding step repeated).
     header = header.lstrip("\ufeff").rstrip("\r")
+    limit = csv.field_size_limit()
+    csv.field_size_limit(max(limit, len(header) + 1))  # a name may be as long as the header
     try:
         names = next(csv.reader([header], delimiter=separator, quotechar='"', strict=False), [])
     except csv.Error as exc:
         raise DataError(f"cannot read the header ({exc}; lines must end in \\n or \\r\\n)", file=name) from None
+    finally:
+        csv.field_size_limit(limit)
     duplicate = _first_duplicate(names)
     if duplicate is not None:
         raise DataError("duplicate column name in the header", file=name, column=duplicate)
@@ -459,6 +483,8 @@ def _end_of_first_record(raw: bytes, separator: str) -> int | None:
 def _open_csv(stream, name: str, fmt: str, options: CsvOptions, path=None) -> Table:
     separator = options.separator(fmt)
     close = (lambda: None) if stream is sys.stdin.buffer else stream.close
+    if codecs.lookup(options.encoding).name != "utf-8":
+        stream = _Utf8Reader(stream, options.encoding)
     try:
         names, rest = _read_header(stream, name, separator, options.encoding)
         if rest == b"":
@@ -483,11 +509,7 @@ def _open_csv(stream, name: str, fmt: str, options: CsvOptions, path=None) -> Ta
                              row=int(number), value=text)
         return DataError(f"cannot parse: {message}", file=name)
 
-    # Quotes are followed in the bytes as read: only where every ASCII byte is that character.
-    quotes = _QuoteState(separator) if _keeps_ascii(options.encoding) else None
-    # UTF-8 is read as bytes and made text batch by batch, so that a value that is not UTF-8 is
-    # named with its row: pyarrow's own check names neither, and stdin cannot be read again.
-    as_bytes = codecs.lookup(options.encoding).name == "utf-8"
+    quotes = _QuoteState(separator)
 
     def open_reader():
         import pyarrow.csv as pcsv  # a tenth of a second, spared when polars reads the file
@@ -497,13 +519,15 @@ def _open_csv(stream, name: str, fmt: str, options: CsvOptions, path=None) -> Ta
             # where pyarrow's skip_rows would skip one line.
             io.BufferedReader(_Replay(rest, stream, quotes), buffer_size=1 << 20),
             read_options=pcsv.ReadOptions(
-                column_names=names, block_size=CSV_BLOCK_BYTES, encoding=options.encoding,
+                column_names=names, block_size=CSV_BLOCK_BYTES, encoding="utf8",
                 # One thread parses, so a bad row's number is known (the reading is not the slow part).
                 use_threads=False,
             ),
             parse_options=pcsv.ParseOptions(delimiter=separator, quote_char='"', newlines_in_values=True),
             convert_options=pcsv.ConvertOptions(
-                column_types=dict.fromkeys(names, pa.binary() if as_bytes else pa.string()),
+                # Bytes, made text batch by batch (_as_text), so that a value that is not UTF-8 is
+                # named with its row: pyarrow's own check names neither, and stdin cannot be read again.
+                column_types=dict.fromkeys(names, pa.binary()),
                 # An empty field is missing; a quoted empty field "" stays an empty string, so
                 # both come back out as they went in.
                 null_values=[""],
@@ -522,22 +546,24 @@ def _open_csv(stream, name: str, fmt: str, options: CsvOptions, path=None) -> Ta
         rows, last = 0, None
         try:
             for batch in reader:
-                if as_bytes:
-                    batch = _as_text(batch, schema, name, rows, options.encoding)
+                batch = _as_text(batch, schema, name, rows, options.encoding)
                 if batch.num_rows:
+                    if last is not None:
+                        yield last  # one batch behind: the last waits for the quote check below
                     rows, last = rows + batch.num_rows, batch
-                yield batch
         except pa.ArrowInvalid as exc:
             raise failure(exc) from None
         finally:
             reader.close()
             close()
-        if quotes is not None and quotes.finish():
+        if quotes.finish():
             # Only a field of the last column runs to the end without making its row ragged.
             value = last.column(last.num_columns - 1)[-1].as_py() if last is not None else None
             raise DataError("a quoted value is never closed: it runs on to the end of the input", file=name,
                             column=names[-1] if last is not None else None, row=rows or None,
                             value=None if value is None else _opening(value))
+        if last is not None:
+            yield last
 
     plain = None
     if path is not None and len(names) > 1 and options.encoding.lower().replace("-", "") == "utf8":
@@ -685,23 +711,6 @@ class PlainCsv:
 
 
 _RAGGED_MESSAGE = re.compile(r"Row #(\d+): Expected (\d+) columns, got (\d+): (.*)")
-
-
-def _keeps_ascii(encoding: str) -> bool:
-    """Whether every byte below 0x80 is that ASCII character wherever it stands in ``encoding``'s
-    bytes: UTF-8 and the one-byte encodings (Latin-1, cp1252, ...), not those that shift states
-    or pair bytes (ISO-2022-JP, UTF-7, Shift JIS, ...), where a quote byte may be part of a letter."""
-    name = codecs.lookup(encoding).name
-    if name == "utf-8":
-        return True
-    if name.startswith("iso2022") or name in ("utf-7", "hz"):  # ASCII escape sequences shift the state
-        return False
-    try:
-        ascii_part = bytes(range(0x80)).decode(encoding)
-        high_part = bytes(range(0x80, 0x100)).decode(encoding, errors="replace")
-    except (UnicodeDecodeError, LookupError):
-        return False
-    return ascii_part == "".join(map(chr, range(0x80))) and len(high_part) == 0x80
 
 
 def _opening(text: str, limit: int = 40) -> str:

@@ -206,6 +206,9 @@ CASES = [
          err("<stdin>: column 'name', row 2: not valid utf-8 text (see --encoding): 'na\\xefve'"),
          stdin="name,x\nplain,1\nna\u00efve,2\ncaf\u00e9,3\n".encode("latin-1"),
          doc=("the same, read from stdin", "refused, naming column, row and the bytes")),
+    Case("latin1_with_encoding_ascii", (("fit", "latin1.csv", "-e", "ascii", "-p", S),), 1,
+         err("latin1.csv: column 'name', row 1: not valid ascii text (see --encoding): 'caf\\xe9'"),
+         doc=("Latin-1 bytes with `-e ascii`", "refused, naming column, row and the bytes")),
     Case("latin1_with_encoding_option", (("apply", "latin1.csv", "-e", "latin-1", "-p", G),), 0,
          check=stdout_is(f"name,x\ncaf\u00e9,{LO}\nna\u00efve,{MID}\nplain,{HI}\n"),
          doc=("Latin-1 file with `-e latin-1`", "works; output is UTF-8")),
@@ -239,6 +242,14 @@ CASES = [
              "the input: 'b...'"),
          process=True,
          doc=("a quote opened in the last column and never closed", "apply refuses; no output file")),
+    Case("unclosed_quote_apply_to_stdout", (("apply", "unclosed_quote.csv", "-p", G),), 1,
+         err("unclosed_quote.csv: column 'note', row 2: a quoted value is never closed: it runs on to the end of "
+             "the input: 'b...'"),
+         doc=("the same, written to stdout", "refused before any of it is written")),
+    Case("unclosed_quote_shift_jis", (("fit", "unclosed_quote.csv", "-e", "shift_jis", "-p", S),), 1,
+         err("unclosed_quote.csv: column 'note', row 2: a quoted value is never closed: it runs on to the end of "
+             "the input: 'b...'"),
+         doc=("the same, with `-e shift_jis` (quotes are followed after decoding)", "refused")),
     Case("unclosed_quote_stdin", (("apply", "-", "-p", G, "-o", OUT),), 1,
          err("<stdin>: column 'note', row 1: a quoted value is never closed: it runs on to the end of the input: "
              "'a...'"),

@@ -246,10 +246,24 @@ def test_opening_of_a_long_value(text, shown):
     assert normcli.io._opening(text) == shown
 
 
-@pytest.mark.parametrize("encoding,keeps", [
-    ("utf-8", True), ("UTF8", True), ("latin-1", True), ("cp1252", True), ("ascii", True),
-    ("iso2022_jp", False), ("iso-2022-kr", False), ("utf-7", False), ("hz", False),  # shift states
-    ("shift_jis", False), ("gbk", False),  # pair bytes
-])
-def test_quotes_are_followed_in_bytes_only_where_ascii_stays_ascii(encoding, keeps):
-    assert normcli.io._keeps_ascii(encoding) is keeps
+def test_a_column_name_longer_than_the_csv_modules_field_limit(tmp_path):
+    import csv
+
+    limit = csv.field_size_limit()
+    path = tmp_path / "data.csv"
+    path.write_text("x," + "n" * (limit + 10) + "\n1,2\n")
+    table = open_table(str(path))
+    table.close()
+    assert table.names == ["x", "n" * (limit + 10)]
+    assert csv.field_size_limit() == limit
+
+
+@pytest.mark.parametrize("encoding", ["latin-1", "shift_jis", "iso2022_jp"])
+def test_utf8_reader_in_any_reads(encoding):
+    text = "name,x\n\u304c\u25a0,1\n\"a,\"\"b\"\"\",2\n" if encoding != "latin-1" else "name,x\ncaf\u00e9,1\n"
+    reader = normcli.io._Utf8Reader(io.BytesIO(text.encode(encoding)), encoding)
+    pieces = []
+    while piece := reader.read(3):
+        assert len(piece) <= 3
+        pieces.append(piece)
+    assert b"".join(pieces).decode("utf-8") == text
