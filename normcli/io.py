@@ -401,7 +401,6 @@ class _QuoteState:
         return True
 
 
-
 def _read_header(stream, name: str, separator: str, encoding: str) -> tuple[list[str], bytes | None]:
     """Column names from the first record of ``stream`` (UTF-8 bytes, read from ``encoding``), and
     the bytes read after it; None for those when the input ends with the header (no records)."""
@@ -729,8 +728,10 @@ def _as_text(batch: pa.RecordBatch, schema: pa.Schema, name: str, offset: int, e
     first = None  # (row, column, value)
     for column, values in zip(schema.names, batch.columns):
         for row, value in enumerate(values.to_pylist()[: first[0] if first else None]):
+            if value is None:
+                continue
             try:
-                value is None or value.decode("utf-8")
+                value.decode("utf-8")
             except UnicodeDecodeError:
                 first = (row, column, value)
                 break
