@@ -32,17 +32,24 @@ def data(tmp_path_factory):
     return shared_data(tmp_path_factory)
 
 
-def _on_terminal(*args, stdin=subprocess.DEVNULL, stdout) -> tuple[int, bytes, float]:
-    """Run normcli with stderr on a pty; returns (status, what the terminal got, seconds taken)."""
+def _on_terminal(*args, stdin=subprocess.DEVNULL, stdout, interrupt_after: float | None = None
+                 ) -> tuple[int, bytes, float]:
+    """Run normcli with stderr on a pty (sending SIGINT after ``interrupt_after`` seconds, if
+    given); returns (status, what the terminal got, seconds taken)."""
     master, slave = pty.openpty()
     try:
         started = time.monotonic()
         proc = popen_cli(*args, stdin=stdin, stdout=stdout, stderr=slave)
         os.close(slave)
         slave = None
+        timer = threading.Timer(interrupt_after, proc.send_signal, [signal.SIGINT]) if interrupt_after else None
+        if timer:
+            timer.start()
         try:
             seen = read_until_closed(master, proc)
         finally:
+            if timer:
+                timer.cancel()
             kill_quietly(proc)
         took = time.monotonic() - started
     finally:
@@ -124,23 +131,8 @@ def test_error_after_progress_starts_on_a_clean_line(data):
 def test_interrupt_on_a_terminal_ends_the_line_first(data, tmp_path):
     """Ctrl-C: on a terminal the message starts a new line (the one the terminal echoed ^C on);
     into a pipe it is the one line (tests/test_faults.py)."""
-    master, slave = pty.openpty()
-    try:
-        proc = popen_cli("apply", data.big_csv, "-p", data.params, "-o", tmp_path / "out.csv",
-                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=slave)
-        os.close(slave)
-        slave = None
-        timer = threading.Timer(1.0, proc.send_signal, [signal.SIGINT])
-        timer.start()
-        try:
-            seen = read_until_closed(master, proc).replace(b"\r\n", b"\n")
-        finally:
-            timer.cancel()
-            kill_quietly(proc)
-    finally:
-        os.close(master)
-        if slave is not None:
-            os.close(slave)
-    assert proc.returncode == 130, seen
+    status, seen, _ = _on_terminal("apply", data.big_csv, "-p", data.params, "-o", tmp_path / "out.csv",
+                                   stdout=subprocess.DEVNULL, interrupt_after=1.0)
+    assert status == 130, seen
     assert seen.endswith(b"\nError: interrupted\n"), seen
     assert seen.count(b"Error") == 1
