@@ -8,18 +8,18 @@ polars DataFrame or a pyarrow Table. Frames come back as the same kind; paths ar
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import os
 import stat
+import sys
 import threading
 import time
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Callable, Iterable, Iterator, Sequence
 
-import numpy as np
 import polars as pl
-import pyarrow as pa
 
 from . import exact
 from .errors import DataError, NormcliError, SidecarError
@@ -35,11 +35,15 @@ from .io import (
     output_stream,
     refuse_binary_terminal,
 )
+from .lazy import module
 from .methods import DEFAULT_METHOD, make_method
 from .sidecar import INTEGER_DTYPES, ColumnParams, Sidecar
 from .stats import MAX_DECIMALS, ColumnAccumulator, InfiniteValue, capped_decimals, powers_of_ten
 
-_EPS = float(np.finfo(np.float64).eps)
+np = module("numpy")
+pa = module("pyarrow")
+
+_EPS = sys.float_info.epsilon
 # invert gives back x from y = apply(x) by x' = (y - offset) / scale in floats, then rounds x' to
 # the nearest point of x's decimal grid. The roundings on the way (two in apply, two in invert, the
 # decimal's own float, the rounding to the grid) add up to less than 8 * eps/2 * (|x| + |offset /
@@ -66,7 +70,7 @@ def _frame_kind(data) -> str | None:
         return "pandas"
     if module == "polars" and isinstance(data, pl.DataFrame):
         return "polars"
-    if isinstance(data, pa.Table):
+    if module == "pyarrow" and isinstance(data, pa.Table):
         return "arrow"
     return None
 
@@ -136,8 +140,12 @@ def _first_unparsable(frame: pl.DataFrame, column: str, null_values) -> tuple[in
     return index, frame[_key(column)][index]
 
 
-def _is_numeric_field(table: Table, field: pa.Field) -> bool:
-    return table.text or pa.types.is_integer(field.type) or pa.types.is_floating(field.type)
+def _not_numeric(table: Table, name: str) -> str | None:
+    """Why the column cannot be scaled (its type), or None. Text (CSV, TSV) is judged value by value."""
+    if table.text:
+        return None
+    dtype = table.schema.field(name).type
+    return None if pa.types.is_integer(dtype) or pa.types.is_floating(dtype) else f"not a numeric column (type {dtype})"
 
 
 def _parse_list(value) -> list[str]:
@@ -167,31 +175,32 @@ class _Candidate:
     def integer(self) -> bool:
         return self.dtype in INTEGER_DTYPES
 
-    def meet(self, table: Table, field: pa.Field) -> None:
+    def meet(self, table: Table) -> None:
         """Account for the column's type in another input of the same fit."""
-        if not table.text and not pa.types.is_integer(field.type):
+        if not table.text and not pa.types.is_integer(table.schema.field(self.name).type):
             self.dtype = "double"
 
 
 def _candidates(table: Table, scaler, picked: list[str], excluded: set[str]) -> list[_Candidate]:
-    fields = {f.name: f for f in table.schema}
+    names = set(table.names)
     for name in [*picked, *excluded]:
-        if name not in fields:
+        if name not in names:
             raise DataError("no such column", file=table.name, column=name)
     candidates = []
     for name in picked or table.names:
-        field = fields[name]
         if name in excluded:
             continue
-        if not _is_numeric_field(table, field):
+        problem = _not_numeric(table, name)
+        if problem:
             if picked:
-                raise DataError(f"not a numeric column (type {field.type})", file=table.name, column=name)
+                raise DataError(problem, file=table.name, column=name)
             continue
+        field = None if table.text else table.schema.field(name)
         candidates.append(_Candidate(
             name=name,
             accumulator=scaler.new_accumulator(),
-            dtype="int64" if table.text else str(field.type),
-            nullable=table.text or field.nullable,
+            dtype="int64" if field is None else str(field.type),
+            nullable=field is None or field.nullable,
             text=table.text,
         ))
     return candidates
@@ -281,21 +290,20 @@ def _fit_sources(sources, scaler, picked, excluded, input_format, csv, progress,
             if candidates is None:
                 candidates = _candidates(table, scaler, picked, excluded)
             else:
-                fields = {f.name: f for f in table.schema}
+                present = set(table.names)
                 for candidate in candidates:
                     if candidate.dropped:
                         continue
-                    field = fields.get(candidate.name)
-                    if field is None:
+                    if candidate.name not in present:
                         raise DataError("column is missing here but present in the first input", file=table.name,
                                         column=candidate.name)
-                    if not _is_numeric_field(table, field):
+                    problem = _not_numeric(table, candidate.name)
+                    if problem:
                         if picked:
-                            raise DataError(f"not a numeric column (type {field.type})", file=table.name,
-                                            column=candidate.name)
+                            raise DataError(problem, file=table.name, column=candidate.name)
                         candidate.dropped = True  # text here: not scaled by default, as in one input
                         continue
-                    candidate.meet(table, field)
+                    candidate.meet(table)
             if plain and table.plain is not None:
                 rows += _accumulate_plain(table, candidates, bool(picked), csv, progress)
             else:
@@ -557,9 +565,9 @@ def _preimages(restored: pl.Series, inverse: np.ndarray, y: pl.Series, column: C
     return restored.scatter(index[keep], chosen[keep])
 
 
-def _scaled(x: pl.Expr, column: ColumnParams, inverse: bool, target: pa.DataType, *,
+def _scaled(x: pl.Expr, column: ColumnParams, inverse: bool, *,
             nan_is_missing: bool = True) -> tuple[pl.Expr, pl.Expr | None]:
-    """The column ``x`` (Float64) scaled, or scaled back, as ``target``: ``_transformed`` as one
+    """The column ``x`` (Float64) scaled, or scaled back, as _output_type has it: ``_transformed`` as one
     expression, for polars to run inside a pipeline; and where it cannot stand for it, true where
     a value needs ``_transformed`` (one rounded per value, one outside an integer type, and without
     ``nan_is_missing`` a NaN written as a number), or None."""
@@ -576,19 +584,34 @@ def _scaled(x: pl.Expr, column: ColumnParams, inverse: bool, target: pa.DataType
             refused.append((result - x).abs() > (x.abs() + origin) * _NEAR_EPS)
     else:
         result = column.scaler.forward(x, column.parameters)
+    target = _output_type(column, inverse)
     if inverse and column.integer:
-        # As _to_integers: info.max + 1 is a power of two, exact as a float. NaN becomes missing
-        # (and polars orders it above every number).
-        info = np.iinfo(target.to_pandas_dtype())
-        refused.append(result.is_not_nan() & ((result < info.min) | (result >= float(info.max) + 1)))
-        result = result.fill_nan(None).cast(_polars_type(target), strict=True)
-    elif target != pa.float64():
-        result = result.cast(_polars_type(target))
+        # As _to_integers. NaN becomes missing (and polars orders it above every number).
+        lowest, beyond = _integer_range(target)
+        refused.append(result.is_not_nan() & ((result < lowest) | (result >= beyond)))
+        result = result.fill_nan(None).cast(_POLARS_TYPES[target], strict=True)
+    elif target != "double":
+        result = result.cast(_POLARS_TYPES[target])
     return result, (pl.any_horizontal(refused) if refused else None)
 
 
-def _polars_type(dtype: pa.DataType) -> pl.DataType:
-    return pl.Series(np.empty(0, dtype.to_pandas_dtype())).dtype
+# The Arrow types a sidecar column can have (sidecar.py checks), by alias, as polars types.
+_POLARS_TYPES = {"int8": pl.Int8, "int16": pl.Int16, "int32": pl.Int32, "int64": pl.Int64, "uint8": pl.UInt8,
+                 "uint16": pl.UInt16, "uint32": pl.UInt32, "uint64": pl.UInt64, "halffloat": pl.Float16,
+                 "float": pl.Float32, "double": pl.Float64}
+
+
+def _integer_range(dtype: str) -> tuple[float, float]:
+    """[lowest, beyond) of the integer type with Arrow alias ``dtype``: powers of two, exact as floats
+    (its largest value itself may not be: 2**63 - 1 rounds up to 2**63)."""
+    bits = int(dtype.removeprefix("u").removeprefix("int"))
+    return (0.0, 2.0**bits) if dtype.startswith("u") else (-(2.0 ** (bits - 1)), 2.0 ** (bits - 1))
+
+
+def _output_type(column: ColumnParams, inverse: bool) -> str:
+    """The Arrow type (its alias) of a sidecar column in the output: float64 once scaled, and the
+    type it was fitted as once scaled back."""
+    return column.dtype if inverse else "double"
 
 
 def _output_schema(schema: pa.Schema, sidecar: Sidecar, inverse: bool, sidecar_json: str | None) -> pa.Schema:
@@ -596,10 +619,8 @@ def _output_schema(schema: pa.Schema, sidecar: Sidecar, inverse: bool, sidecar_j
     for field in schema:
         if field.name in sidecar.names:
             column = sidecar[field.name]
-            if inverse:
-                field = pa.field(field.name, pa.type_for_alias(column.dtype), nullable=column.nullable)
-            else:
-                field = pa.field(field.name, pa.float64(), nullable=True)
+            field = pa.field(field.name, pa.type_for_alias(_output_type(column, inverse)),
+                             nullable=column.nullable if inverse else True)
         fields.append(field)
     metadata = dict(schema.metadata or {})
     if inverse:
@@ -620,10 +641,10 @@ def _check_columns(table: Table, sidecar: Sidecar) -> None:
     for name in sidecar.names:
         if name not in table.names:
             raise DataError("column from the sidecar is not in the input", file=table.name, column=name)
-    if not table.text:
-        for field in table.schema:
-            if field.name in sidecar.names and not _is_numeric_field(table, field):
-                raise DataError(f"not a numeric column (type {field.type})", file=table.name, column=field.name)
+    for name in sidecar.names:
+        problem = _not_numeric(table, name)
+        if problem:
+            raise DataError(problem, file=table.name, column=name)
 
 
 def _transform_batches(table: Table, sidecar: Sidecar, inverse: bool, csv: CsvOptions, schema: pa.Schema,
@@ -631,7 +652,7 @@ def _transform_batches(table: Table, sidecar: Sidecar, inverse: bool, csv: CsvOp
     """Yield output RecordBatches with ``schema``: scaled columns computed, the others as read."""
     names = sidecar.names
     parse = [_parsed(name, table.text, csv.null_values, strict=True).alias(_key(name)) for name in names]
-    scaled, refused = _scaled_columns(sidecar, inverse, schema, lambda name: pl.col(_key(name)))
+    scaled, refused = _scaled_columns(sidecar, inverse, lambda name: pl.col(_key(name)))
     if refused is not None:
         scaled.append(refused.alias(_REFUSED))
     positions = {name: schema.get_field_index(name) for name in names}
@@ -702,11 +723,10 @@ def _check_whole(rounded: np.ndarray, computed: np.ndarray, column: ColumnParams
 def _to_integers(values: np.ndarray, target: pa.DataType, file, name, offset) -> pa.Array:
     """Rounded floats as ``target`` integers, NaN (and missing) as missing; a value outside the
     type's range is an error."""
-    info = np.iinfo(target.to_pandas_dtype())
+    lowest, beyond = _integer_range(str(target))
     missing = np.isnan(values)
     with np.errstate(invalid="ignore"):
-        # info.max + 1 is a power of two, exact as a float; info.max itself rounds up to it.
-        outside = ~missing & ((values < info.min) | (values >= float(info.max) + 1))
+        outside = ~missing & ((values < lowest) | (values >= beyond))
     if outside.any():
         index = int(np.argmax(outside))
         raise DataError(f"value is outside the range of {target} after invert", file=file, column=name,
@@ -770,10 +790,11 @@ def _run(data, sidecar, inverse: bool, output, *, input_format, output_format, c
         stored = None
         if not inverse and out_format in ("parquet", "arrow"):
             stored = _as_read_from(sidecar, table).to_json()
-        schema = _output_schema(table.schema, sidecar, inverse, stored)
+        # Built when first needed: polars alone writes a plain CSV file's output, without pyarrow.
+        schema = functools.cache(lambda: _output_schema(table.schema, sidecar, inverse, stored))
         if kind:
-            batches = list(_transform_batches(table, sidecar, inverse, csv, schema, progress))
-            return _from_arrow(pa.Table.from_batches(batches, schema=schema), kind)
+            batches = list(_transform_batches(table, sidecar, inverse, csv, schema(), progress))
+            return _from_arrow(pa.Table.from_batches(batches, schema=schema()), kind)
         _write(table, sidecar, inverse, csv, schema, output, out_format, progress)
         return None
     finally:
@@ -790,9 +811,9 @@ def _csv_writable(dtype: pa.DataType) -> bool:
             or pa.types.is_decimal(dtype) or pa.types.is_null(dtype))
 
 
-def _write(table, sidecar, inverse, csv, schema, output, out_format, progress):
-    if out_format != "parquet":
-        for field in schema:
+def _write(table, sidecar, inverse, csv, schema: Callable[[], pa.Schema], output, out_format, progress):
+    if out_format != "parquet" and not table.text:  # text and numbers are always written
+        for field in schema():
             if not _csv_writable(field.type):
                 raise DataError(f"a column of type {field.type} cannot be written as {out_format}; write Parquet",
                                 file=table.name, column=field.name)
@@ -806,8 +827,8 @@ def _write(table, sidecar, inverse, csv, schema, output, out_format, progress):
         except _NotPlain:
             pass  # the temporary file is gone; polars, which may still flush into it, writes nowhere now
     with output_stream(output) as handle:
-        _write_batches(table, sidecar, csv, schema, handle, out_format,
-                       _transform_batches(table, sidecar, inverse, csv, schema, progress))
+        _write_batches(table, sidecar, csv, schema(), handle, out_format,
+                       _transform_batches(table, sidecar, inverse, csv, schema(), progress))
 
 
 def _fast_writer(table: Table, out_format: str):
@@ -825,8 +846,8 @@ def _fast_writer(table: Table, out_format: str):
 
 
 def _write_plain_parquet(table, sidecar, inverse, csv, schema, handle, out_format, progress) -> None:
-    _write_batches(table, sidecar, csv, schema, handle, out_format,
-                   _plain_batches(table, sidecar, inverse, csv, schema, progress))
+    _write_batches(table, sidecar, csv, schema(), handle, out_format,
+                   _plain_batches(table, sidecar, inverse, csv, schema(), progress))
 
 
 def _write_batches(table, sidecar, csv, schema, handle, out_format, batches) -> None:
@@ -847,8 +868,7 @@ def _plain_batches(table: Table, sidecar: Sidecar, inverse: bool, csv: CsvOption
                    progress: Progress | None) -> Iterator[pa.RecordBatch]:
     """``_transform_batches`` for a plain CSV file, read and computed by polars on every core."""
     with _plain_attempt(table):
-        scan = _scaled_scan(_plain_scan(table, _output_types(table, sidecar, csv)), table, sidecar, inverse, csv,
-                            schema)
+        scan = _scaled_scan(_plain_scan(table, _output_types(table, sidecar, csv)), table, sidecar, inverse, csv)
         for frame in _plain_frames(table, scan):
             if _any_refused(frame):
                 raise _NotPlain
@@ -858,14 +878,13 @@ def _plain_batches(table: Table, sidecar: Sidecar, inverse: bool, csv: CsvOption
                 progress(frame.height)
 
 
-def _scaled_columns(sidecar: Sidecar, inverse: bool, schema: pa.Schema, number: Callable[[str], pl.Expr], *,
+def _scaled_columns(sidecar: Sidecar, inverse: bool, number: Callable[[str], pl.Expr], *,
                     nan_is_missing: bool = True) -> tuple[list[pl.Expr], pl.Expr | None]:
     """``_scaled`` for each of the sidecar's columns (``number(name)`` is the column as Float64),
     keyed by ``_key``; and true where any value needs ``_transformed`` (None: none can)."""
     scaled, refused = [], []
     for column in sidecar.columns:
-        expr, refuse = _scaled(number(column.name), column, inverse, schema.field(column.name).type,
-                               nan_is_missing=nan_is_missing)
+        expr, refuse = _scaled(number(column.name), column, inverse, nan_is_missing=nan_is_missing)
         scaled.append(expr.alias(_key(column.name)))
         if refuse is not None:
             refused.append(refuse)
@@ -873,9 +892,9 @@ def _scaled_columns(sidecar: Sidecar, inverse: bool, schema: pa.Schema, number: 
 
 
 def _scaled_scan(scan: pl.LazyFrame, table: Table, sidecar: Sidecar, inverse: bool, csv: CsvOptions,
-                 schema: pa.Schema, on_batch: Callable[[int], None] | None = None) -> pl.LazyFrame:
+                 on_batch: Callable[[int], None] | None = None) -> pl.LazyFrame:
     """``scan`` (columns keyed by ``_key``) with the sidecar's columns scaled or scaled back, as
-    ``schema`` has them. Text (a CSV column read so) is parsed as the careful path parses it; a NaN
+    _output_type has them. Text (a CSV column read so) is parsed as the careful path parses it; a NaN
     written in a CSV file is left to the careful reader.
 
     Without ``on_batch`` the flags of values only the careful path handles come out as a column
@@ -884,7 +903,7 @@ def _scaled_scan(scan: pl.LazyFrame, table: Table, sidecar: Sidecar, inverse: bo
     of each batch."""
     types = scan.collect_schema()
     scaled, refused = _scaled_columns(
-        sidecar, inverse, schema,
+        sidecar, inverse,
         lambda name: _parsed(name, types[_key(name)] == pl.String, csv.null_values, strict=True),
         nan_is_missing=table.plain is None)
     if on_batch is None:
@@ -927,14 +946,14 @@ def _fresh_file(handle) -> bool:
         return False
 
 
-def _write_plain_csv(table: Table, sidecar: Sidecar, inverse: bool, csv: CsvOptions, schema: pa.Schema, handle,
+def _write_plain_csv(table: Table, sidecar: Sidecar, inverse: bool, csv: CsvOptions, schema, handle,
                      out_format: str, progress: Progress | None) -> None:
     """apply or invert a plain CSV file to CSV in one polars pipeline (reading, arithmetic and
     writing on every core). Raises _NotPlain, having written part of the output, when the file
     proves not to be plain or anything is amiss: the caller starts again."""
     with _plain_attempt(table):
         scan = _plain_scan(table, _output_types(table, sidecar, csv))
-        _check_rows(table, _sink_csv(scan, table, sidecar, inverse, csv, schema, handle, out_format, progress))
+        _check_rows(table, _sink_csv(scan, table, sidecar, inverse, csv, handle, out_format, progress))
 
 
 # Arrow types that polars reads from Parquet and writes to CSV exactly as from an Arrow batch.
@@ -943,7 +962,7 @@ def _simple_type(dtype: pa.DataType) -> bool:
             or pa.types.is_string(dtype) or pa.types.is_large_string(dtype))
 
 
-def _write_parquet_csv(table: Table, sidecar: Sidecar, inverse: bool, csv: CsvOptions, schema: pa.Schema, handle,
+def _write_parquet_csv(table: Table, sidecar: Sidecar, inverse: bool, csv: CsvOptions, schema, handle,
                        out_format: str, progress: Progress | None) -> None:
     """apply or invert a Parquet file of simple columns to CSV in one polars pipeline; raises
     _NotPlain, having written part of the output, when polars refuses anything."""
@@ -952,13 +971,13 @@ def _write_parquet_csv(table: Table, sidecar: Sidecar, inverse: bool, csv: CsvOp
     try:
         scan = pl.scan_parquet(table.parquet_path, glob=False).select(
             [pl.col(name).alias(_key(name)) for name in table.names])
-        _sink_csv(scan, table, sidecar, inverse, csv, schema, handle, out_format, progress)
+        _sink_csv(scan, table, sidecar, inverse, csv, handle, out_format, progress)
     except (NormcliError, pl.exceptions.PolarsError):
         raise _NotPlain from None
 
 
 def _sink_csv(scan: pl.LazyFrame, table: Table, sidecar: Sidecar, inverse: bool, csv: CsvOptions,
-              schema: pa.Schema, handle, out_format: str, progress: Progress | None) -> int:
+              handle, out_format: str, progress: Progress | None) -> int:
     """Write ``scan`` (columns keyed by ``_key``) with the sidecar's columns transformed as CSV to
     the file ``handle`` is open on, by name (polars writes faster to a path than through a Python
     file); the number of rows. A CSV file read as text (``table.plain``) stops at the first sign it
@@ -977,10 +996,10 @@ def _sink_csv(scan: pl.LazyFrame, table: Table, sidecar: Sidecar, inverse: bool,
             if progress:
                 progress(count)
 
-    output = _with_na_rep(_scaled_scan(scan, table, sidecar, inverse, csv, schema, on_batch), sidecar, csv)
-    output = output.rename(dict(zip(map(_key, schema.names), schema.names)))
+    output = _with_na_rep(_scaled_scan(scan, table, sidecar, inverse, csv, on_batch), sidecar, csv)
+    output = output.rename(dict(zip(map(_key, table.names), table.names)))
     pipeline.run(lambda: output.sink_csv(handle.name, separator=csv.separator(out_format, table.format),
-                                         null_value=missing_text(schema.names), check_extension=False))
+                                         null_value=missing_text(table.names), check_extension=False))
     return rows
 
 

@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import polars as pl
+
+from .lazy import module
+
+np = module("numpy")
 
 _divides_exactly: bool | None = None
 

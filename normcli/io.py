@@ -23,10 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-import numpy as np
-import pyarrow as pa
-
 from .errors import DataError, FileError, UsageError
+from .lazy import module
+
+np = module("numpy")
+pa = module("pyarrow")
 
 STDIO = "-"
 FORMAT_BY_SUFFIX = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".parquet": "parquet", ".pq": "parquet"}
@@ -97,24 +98,31 @@ def format_of(path, override: str | None = None, default: str | None = None) -> 
 class Table:
     """A table to read once, batch by batch."""
 
-    def __init__(self, name: str, schema: pa.Schema, batches: Iterator[pa.RecordBatch], *, text: bool, fmt: str,
-                 cleanup=None, plain: PlainCsv | None = None, parquet_path=None):
+    def __init__(self, name: str, columns: pa.Schema | list[str], batches: Iterator[pa.RecordBatch], *, text: bool,
+                 fmt: str, cleanup=None, plain: PlainCsv | None = None, parquet_path=None):
+        """``columns``: the batches' schema, or for text (every column a string) the names alone."""
         self.name = name
-        self.schema = schema
+        if isinstance(columns, list):
+            self.names, self._schema = columns, None
+        else:
+            self.names, self._schema = columns.names, columns
         self.text = text  # values are text to parse (CSV, TSV)
         self.format = fmt
         self.plain = plain  # a CSV/TSV file that polars' parallel reader may read instead
         self.parquet_path = parquet_path  # a Parquet file (not stdin) that polars may scan instead
         self._batches = batches
         self._cleanup = cleanup
-        duplicate = _first_duplicate(schema.names)  # a CSV header is checked as it is read
+        duplicate = _first_duplicate(self.names)  # a CSV header is checked as it is read
         if duplicate is not None:
             self.close()
             raise DataError("duplicate column name", file=name, column=duplicate)
 
     @property
-    def names(self) -> list[str]:
-        return self.schema.names
+    def schema(self) -> pa.Schema:
+        """The batches' Arrow schema (built when first needed: polars reads a plain CSV file alone)."""
+        if self._schema is None:
+            self._schema = text_schema(self.names)
+        return self._schema
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         """The batches in order, read ahead on a second thread so reading overlaps the work on them."""
@@ -165,7 +173,7 @@ def _read_ahead(batches: Iterator, depth: int = 2) -> Iterator:
 
 def open_table(source, fmt: str | None = None, options: CsvOptions = CsvOptions()) -> Table:
     """Open a path, ``-`` (stdin) or an in-memory Arrow table for reading."""
-    if isinstance(source, pa.Table):
+    if type(source).__module__.startswith("pyarrow") and isinstance(source, pa.Table):
         return Table("<data>", source.schema, iter(source.to_batches()), text=False, fmt="arrow")
     name = display_name(source)
     if source != STDIO and (Path(source).is_dir() or (_is_glob(str(source)) and not Path(source).exists())):
@@ -251,6 +259,10 @@ def _open_parquet(source, name: str) -> Table:
 
     return Table(name, parquet.schema_arrow, batches(), text=False, fmt="parquet", cleanup=cleanup,
                  parquet_path=None if source == STDIO else os.fspath(source))
+
+
+def text_schema(names: list[str]) -> pa.Schema:
+    return pa.schema([(n, pa.string()) for n in names])
 
 
 def _first_line(exc: BaseException) -> str:
@@ -491,10 +503,9 @@ def _open_csv(stream, name: str, fmt: str, options: CsvOptions, path=None) -> Ta
     except BaseException:
         close()
         raise
-    schema = pa.schema([(n, pa.string()) for n in names])
     if not rest:
         close()  # the header alone: no records
-        return Table(name, schema, iter(()), text=True, fmt=fmt)
+        return Table(name, names, iter(()), text=True, fmt=fmt)
 
     def failure(exc) -> DataError:
         message = _first_line(exc)
@@ -508,10 +519,8 @@ def _open_csv(stream, name: str, fmt: str, options: CsvOptions, path=None) -> Ta
                              row=int(number), value=text)
         return DataError(f"cannot parse: {message}", file=name)
 
-    quotes = _QuoteState(separator)
-
-    def open_reader():
-        import pyarrow.csv as pcsv  # a tenth of a second, spared when polars reads the file
+    def open_reader(quotes: _QuoteState):
+        import pyarrow.csv as pcsv
 
         return pcsv.open_csv(
             # The header is read already: a quoted name with a line break in it is one record here,
@@ -537,8 +546,9 @@ def _open_csv(stream, name: str, fmt: str, options: CsvOptions, path=None) -> Ta
 
     def batches():
         # Opened on first use: the reader parses its first block at once, wasted when polars reads.
+        schema, quotes = text_schema(names), _QuoteState(separator)
         try:
-            reader = open_reader()
+            reader = open_reader(quotes)
         except pa.ArrowInvalid as exc:
             close()
             raise failure(exc) from None
@@ -566,8 +576,8 @@ def _open_csv(stream, name: str, fmt: str, options: CsvOptions, path=None) -> Ta
 
     plain = None
     if path is not None and len(names) > 1 and options.encoding.lower().replace("-", "") == "utf8":
-        plain = PlainCsv(path, schema.names, separator)
-    return Table(name, schema, batches(), text=True, fmt=fmt, cleanup=close, plain=plain)
+        plain = PlainCsv(path, names, separator)
+    return Table(name, names, batches(), text=True, fmt=fmt, cleanup=close, plain=plain)
 
 
 class PlainCsv:

@@ -11,17 +11,20 @@ batch elsewhere (stdin, other CSV files, Parquet to Parquet, frames).
 from __future__ import annotations
 
 import math
+import sys
 from fractions import Fraction
 from typing import ClassVar
 
-import numpy as np
 import polars as pl
 
 from .errors import DataError, UsageError
 from .exact import add, divide, subtract
+from .lazy import module
 from .stats import ColumnAccumulator
 
-_EPS = float(np.finfo(np.float64).eps)
+np = module("numpy")
+
+_EPS = sys.float_info.epsilon
 
 
 def handle_zero_scale(scale: float) -> float:

@@ -10,9 +10,12 @@ keeps 1e9 + N(0, 1) accurate, the power of two (an exact division) keeps squares
 
 from __future__ import annotations
 
+import functools
 import math
 
-import numpy as np
+from .lazy import module
+
+np = module("numpy")
 
 BLOCK = 1 << 16
 # Powers of ten are exact floats up to 10**22: the decimal places normcli can round to.
@@ -22,17 +25,22 @@ SIGNIFICANT_DIGITS = 15
 
 # 10.0**k for every exponent a float64 can have: looked up, because an element-wise power is slow.
 _LOWEST_EXPONENT = -330
-_POWERS = np.array([10.0**k if k <= 308 else np.inf for k in range(_LOWEST_EXPONENT, 312)])
+_POWER_LIST = [10.0**k if k <= 308 else math.inf for k in range(_LOWEST_EXPONENT, 312)]
+
+
+@functools.cache
+def _powers() -> np.ndarray:
+    return np.array(_POWER_LIST)
 
 
 def powers_of_ten(exponents: np.ndarray) -> np.ndarray:
     """10.0 ** k for each integer k (a float64 array), as ``10.0 ** k`` gives it one at a time."""
-    return _POWERS[exponents - _LOWEST_EXPONENT]
+    return _powers()[exponents - _LOWEST_EXPONENT]
 
 
 def digits_limit(decimals: int) -> float:
     """The magnitude from which a value has more than 15 significant digits at ``decimals`` places."""
-    return float(_POWERS[SIGNIFICANT_DIGITS - decimals - _LOWEST_EXPONENT])
+    return _POWER_LIST[SIGNIFICANT_DIGITS - decimals - _LOWEST_EXPONENT]
 
 
 def _exponents(magnitude: np.ndarray) -> np.ndarray:
@@ -40,13 +48,11 @@ def _exponents(magnitude: np.ndarray) -> np.ndarray:
     14.0), so the result is checked against the powers of ten on both sides."""
     with np.errstate(divide="ignore", invalid="ignore"):
         exponent = np.floor(np.log10(magnitude)).astype(np.int64)
-    index = np.clip(exponent - _LOWEST_EXPONENT, 0, len(_POWERS) - 2)
-    exponent = np.where(_POWERS[index] > magnitude, exponent - 1, exponent)
-    index = np.clip(exponent - _LOWEST_EXPONENT, 0, len(_POWERS) - 2)
-    return np.where(_POWERS[index + 1] <= magnitude, exponent + 1, exponent)
-
-
-_POWER_LIST = _POWERS.tolist()
+    powers = _powers()
+    index = np.clip(exponent - _LOWEST_EXPONENT, 0, len(powers) - 2)
+    exponent = np.where(powers[index] > magnitude, exponent - 1, exponent)
+    index = np.clip(exponent - _LOWEST_EXPONENT, 0, len(powers) - 2)
+    return np.where(powers[index + 1] <= magnitude, exponent + 1, exponent)
 
 
 def _exponent(magnitude: float) -> int:
