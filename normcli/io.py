@@ -587,8 +587,8 @@ class PlainCsv:
     spaces as missing and does not end a line at a lone carriage return. So the file counts as plain
     only when it has no quote character, no blank line, no field starting with whitespace, no lone
     carriage return, and exactly as many separators as its lines need (polars refuses a long row
-    itself, so the total proves every row). ``start`` checks that on a second thread (numpy releases
-    the lock) while polars reads; ``problem`` gives the verdict. A caller that finds the file is not
+    itself, so the total proves every row). That is checked on a second thread (numpy releases the
+    lock) while polars reads, from the first call of ``problem``, which gives the verdict. A caller that finds the file is not
     plain, or meets anything unusual, does the work again with the careful reader.
     """
 
@@ -599,6 +599,7 @@ class PlainCsv:
         self.records: int | None = None  # data rows, once checked
         self._problem: str | None = None
         self._thread: threading.Thread | None = None
+        self._started = threading.Lock()
         self._stop = threading.Event()
 
     def scan(self, keys: list[str], dtypes: list, null_values=None):
@@ -630,14 +631,13 @@ class PlainCsv:
 
     @contextlib.contextmanager
     def reading(self):
-        """For as long as polars reads the file: the check runs beside it, and polars reads it in
+        """For as long as polars reads the file: the check may run beside it, and polars reads it in
         CSV_BLOCK_BYTES chunks. Its default chunks grow with the file (peak RSS 310 MiB at 2M rows,
         380 MiB at 10M); 4 MiB chunks hold it near 190 MiB at any size, at the same speed. The
         setting is polars' own environment variable, read when a query runs: a polars that no
         longer knows it only costs memory."""
         saved = os.environ.get(POLARS_CSV_CHUNK_VARIABLE)
         os.environ[POLARS_CSV_CHUNK_VARIABLE] = str(CSV_BLOCK_BYTES)
-        self.start()
         try:
             yield
         finally:
@@ -648,12 +648,17 @@ class PlainCsv:
                 os.environ[POLARS_CSV_CHUNK_VARIABLE] = saved
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._check, name="normcli-check", daemon=True)
-        self._thread.start()
+        """Start the check, once. Callers ask for ``problem`` as polars hands over its first batch:
+        polars is busy by then, and importing numpy (a tenth of a second) does not hold it up."""
+        with self._started:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._check, name="normcli-check", daemon=True)
+                self._thread.start()
 
     def problem(self, wait: bool = True) -> str | None:
         """Why the file is not plain (None when it is); without ``wait``, only what is known so far."""
-        if wait and self._thread is not None:
+        self.start()
+        if wait:
             self._thread.join()
         return self._problem
 
