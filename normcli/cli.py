@@ -7,6 +7,7 @@ import csv
 import os
 import signal
 import sys
+import threading
 import time
 
 import click
@@ -256,8 +257,20 @@ def _number(value: float) -> str:
     return f"{value:.6g}"
 
 
-def _terminate(signum, frame):
-    # SIGTERM unwinds like Ctrl-C so temporary files are removed on the way out.
+def _on_signal(signum, frame):
+    """SIGINT (Ctrl-C) and SIGTERM unwind the command, so temporary files are removed on the way out.
+
+    Inside polars' own Python code, which polars also runs from Rust (to compare data types, say),
+    the exception would come out as some other polars error ("unexpected failure", or a fall back
+    to the careful reader that goes on working). There the signal is raised again a moment later,
+    until it lands in other code."""
+    polars = sys.modules.get("polars")
+    if frame is not None and polars is not None and frame.f_code.co_filename.startswith(
+            os.path.dirname(polars.__file__) + os.sep):
+        threading.Timer(0.01, signal.raise_signal, (signum,)).start()
+        return
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
     raise SystemExit(128 + signum)
 
 
@@ -304,7 +317,8 @@ def main(argv=None) -> None:
     The process ends with ``os._exit``: after an error in mid-stream, pyarrow's reader threads can
     abort a normal interpreter shutdown ("terminate called ...") and change the exit status.
     """
-    signal.signal(signal.SIGTERM, _terminate)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _on_signal)
     # normcli does no linear algebra: the OpenBLAS threads numpy starts on import only burn CPU
     # (about 0.1 s a run, beside polars on every core). Set before numpy loads; a user's value wins.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")

@@ -211,3 +211,31 @@ def test_robust_on_the_largest_floats_says_one_line(tmp_path):
     result = run_cli("fit", tmp_path / "h.csv", "-m", "robust", "-p", tmp_path / "h.json")
     assert (result.returncode, result.stderr.decode()) == (
         1, f"Error: {tmp_path / 'h.csv'}: column 'x': a fitted statistic is not finite; the column cannot be scaled\n")
+
+
+def test_a_signal_inside_polars_code_is_raised_again_a_moment_later(monkeypatch):
+    """polars runs some of its Python code from Rust, where an exception turns into another error:
+    a signal that lands there is put off, and one that lands anywhere else unwinds at once."""
+    import os
+    import signal
+    import threading
+    import types
+
+    import polars
+
+    from normcli import cli as cli_module
+
+    raised = threading.Event()
+    monkeypatch.setattr(signal, "raise_signal", lambda signum: raised.set() if signum == signal.SIGINT else None)
+
+    def frame_in(path):
+        return types.SimpleNamespace(f_code=types.SimpleNamespace(co_filename=path))
+
+    inside = frame_in(os.path.join(os.path.dirname(polars.__file__), "datatypes", "classes.py"))
+    assert cli_module._on_signal(signal.SIGINT, inside) is None
+    assert raised.wait(5)
+    with pytest.raises(KeyboardInterrupt):
+        cli_module._on_signal(signal.SIGINT, frame_in(cli_module.__file__))
+    with pytest.raises(SystemExit) as terminated:
+        cli_module._on_signal(signal.SIGTERM, frame_in(os.path.dirname(polars.__file__) + "_like/x.py"))
+    assert terminated.value.code == 128 + signal.SIGTERM
