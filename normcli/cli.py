@@ -260,18 +260,35 @@ def _number(value: float) -> str:
 def _on_signal(signum, frame):
     """SIGINT (Ctrl-C) and SIGTERM unwind the command, so temporary files are removed on the way out.
 
-    Inside polars' own Python code, which polars also runs from Rust (to compare data types, say),
-    the exception would come out as some other polars error ("unexpected failure", or a fall back
-    to the careful reader that goes on working). There the signal is raised again a moment later,
-    until it lands in other code."""
-    polars = sys.modules.get("polars")
-    if frame is not None and polars is not None and frame.f_code.co_filename.startswith(
-            os.path.dirname(polars.__file__) + os.sep):
+    Python code that polars runs from Rust (its own, to compare data types, say, or numpy's import
+    when it first hands over an array) turns the exception into some other error: "unexpected
+    failure", a Rust panic with a traceback, or a fall back to the careful reader that goes on
+    working. While polars is below the interrupted code, the signal is raised again a moment later."""
+    if _under_polars(frame):
         threading.Timer(0.01, signal.raise_signal, (signum,)).start()
         return
     if signum == signal.SIGINT:
         raise KeyboardInterrupt
     raise SystemExit(128 + signum)
+
+
+def _under_polars(frame) -> bool:
+    """Whether a polars frame lies between ``frame`` and the nearest frame of normcli's own code."""
+    polars = sys.modules.get("polars")
+    if polars is None:
+        return False
+    polars_dir, normcli_dir = (os.path.dirname(module.__file__) + os.sep for module in (polars, sys.modules[__package__]))
+    while frame is not None:
+        if frame.f_code.co_filename.startswith(normcli_dir):
+            return False
+        if frame.f_code.co_filename.startswith(polars_dir):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _exit_at_once(signum, frame):
+    os._exit(128 + signum)
 
 
 def run(argv=None) -> int:
@@ -301,7 +318,7 @@ def run(argv=None) -> int:
             return _broken_pipe()
         click.echo(f"Error: <stdout>: cannot write: {_os_message(exc)}", err=True)
         return EXIT_FAILURE
-    except Exception as exc:
+    except BaseException as exc:  # an Exception, or a panic in Rust code (pyo3's PanicException is not one)
         if _is_broken_pipe(exc):
             return _broken_pipe()
         if "--debug" in (argv if argv is not None else sys.argv):
@@ -323,6 +340,9 @@ def main(argv=None) -> None:
     # (about 0.1 s a run, beside polars on every core). Set before numpy loads; a user's value wins.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     code = run(argv)
+    # The command is over: a signal now (or one _on_signal put off) has nothing left to unwind.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _exit_at_once)
     try:
         sys.stdout.flush()
     except OSError as exc:

@@ -641,8 +641,9 @@ def _check_columns(table: Table, sidecar: Sidecar) -> None:
     for name in sidecar.names:
         if name not in table.names:
             raise DataError("column from the sidecar is not in the input", file=table.name, column=name)
-    for name in sidecar.names:
-        problem = _not_numeric(table, name)
+    scaled = set(sidecar.names)
+    for name in table.names:  # the first in the input's order
+        problem = _not_numeric(table, name) if name in scaled else None
         if problem:
             raise DataError(problem, file=table.name, column=name)
 

@@ -651,21 +651,25 @@ class PlainCsv:
         """Start the check, once. Callers ask for ``problem`` as polars hands over its first batch:
         polars is busy by then, and importing numpy (a tenth of a second) does not hold it up."""
         with self._started:
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._check, name="normcli-check", daemon=True)
-                self._thread.start()
+            if self._thread is None and not self._stop.is_set():
+                thread = threading.Thread(target=self._check, name="normcli-check", daemon=True)
+                thread.start()  # kept only once started: an interrupt in start() leaves nothing to join
+                self._thread = thread
 
     def problem(self, wait: bool = True) -> str | None:
-        """Why the file is not plain (None when it is); without ``wait``, only what is known so far."""
+        """Why the file is not plain (None when it is); without ``wait``, only what is known so far.
+        After ``cancel`` no check runs, and ``records`` stays unknown."""
         self.start()
-        if wait:
+        if wait and self._thread is not None:
             self._thread.join()
         return self._problem
 
     def cancel(self) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
+        with self._started:
+            thread = self._thread
+        if thread is not None:
+            thread.join()
 
     def _check(self) -> None:
         try:

@@ -213,14 +213,16 @@ def test_robust_on_the_largest_floats_says_one_line(tmp_path):
         1, f"Error: {tmp_path / 'h.csv'}: column 'x': a fitted statistic is not finite; the column cannot be scaled\n")
 
 
-def test_a_signal_inside_polars_code_is_raised_again_a_moment_later(monkeypatch):
-    """polars runs some of its Python code from Rust, where an exception turns into another error:
-    a signal that lands there is put off, and one that lands anywhere else unwinds at once."""
+def test_a_signal_under_polars_code_is_raised_again_a_moment_later(monkeypatch):
+    """polars runs some Python code from Rust (its own, or numpy's import), where an exception turns
+    into another error: a signal that lands while polars is below the interrupted code is put off,
+    and one that lands anywhere else unwinds at once."""
     import os
     import signal
     import threading
     import types
 
+    import numpy
     import polars
 
     from normcli import cli as cli_module
@@ -228,14 +230,22 @@ def test_a_signal_inside_polars_code_is_raised_again_a_moment_later(monkeypatch)
     raised = threading.Event()
     monkeypatch.setattr(signal, "raise_signal", lambda signum: raised.set() if signum == signal.SIGINT else None)
 
-    def frame_in(path):
-        return types.SimpleNamespace(f_code=types.SimpleNamespace(co_filename=path))
+    def stack(*paths):
+        """Frames, innermost first: the last path is the outermost caller."""
+        frame = None
+        for path in reversed(paths):
+            frame = types.SimpleNamespace(f_code=types.SimpleNamespace(co_filename=path), f_back=frame)
+        return frame
 
-    inside = frame_in(os.path.join(os.path.dirname(polars.__file__), "datatypes", "classes.py"))
-    assert cli_module._on_signal(signal.SIGINT, inside) is None
-    assert raised.wait(5)
-    with pytest.raises(KeyboardInterrupt):
-        cli_module._on_signal(signal.SIGINT, frame_in(cli_module.__file__))
+    in_polars = os.path.join(os.path.dirname(polars.__file__), "datatypes", "classes.py")
+    in_numpy, in_normcli = numpy.__file__, cli_module.__file__
+    for deferred in (stack(in_polars, in_normcli), stack(in_numpy, "<frozen importlib._bootstrap>", in_polars, in_normcli)):
+        raised.clear()
+        assert cli_module._on_signal(signal.SIGINT, deferred) is None
+        assert raised.wait(5)
+    for at_once in (stack(in_normcli, in_polars), stack(in_numpy, in_normcli, in_polars), stack(in_numpy), None):
+        with pytest.raises(KeyboardInterrupt):
+            cli_module._on_signal(signal.SIGINT, at_once)
     with pytest.raises(SystemExit) as terminated:
-        cli_module._on_signal(signal.SIGTERM, frame_in(os.path.dirname(polars.__file__) + "_like/x.py"))
+        cli_module._on_signal(signal.SIGTERM, stack(os.path.dirname(polars.__file__) + "_like/x.py"))
     assert terminated.value.code == 128 + signal.SIGTERM

@@ -3,9 +3,11 @@ quotes are followed."""
 
 import io
 import sys
+import threading
 
 import pyarrow as pa
 import pyarrow.csv as pcsv
+
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
@@ -61,6 +63,32 @@ def test_plain_csv_check_crosses_block_boundaries(tmp_path, monkeypatch):
     plain = PlainCsv(path, ["a", "b"], ",")
     plain.start()
     assert "whitespace" in plain.problem()
+
+
+def test_plain_csv_check_starts_on_the_first_question_once_and_never_after_cancel(tmp_path, monkeypatch):
+    path = tmp_path / "data.csv"
+    path.write_bytes(b"a,b\n1,2\n")
+    plain = PlainCsv(path, ["a", "b"], ",")
+    with plain.reading():
+        assert plain._thread is None  # nothing runs until the first batch asks
+        plain.problem(wait=False)
+        first = plain._thread
+        assert plain.problem() is None and plain.records == 1 and plain._thread is first
+    late = PlainCsv(path, ["a", "b"], ",")
+    late.cancel()
+    assert late.problem() is None and late._thread is None and late.records is None
+
+    # Ctrl-C inside Thread.start, before the thread counts as started (the signal handler raises it
+    # there): cancel() has nothing half-started to join, so the interrupt is what comes out.
+    interrupted = PlainCsv(path, ["a", "b"], ",")
+
+    def start(thread):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(threading.Thread, "start", start)
+    with pytest.raises(KeyboardInterrupt):
+        with interrupted.reading():
+            interrupted.problem(wait=False)
 
 
 def test_plain_csv_head_is_whole_lines_of_text(tmp_path, monkeypatch):
