@@ -277,7 +277,8 @@ def _under_polars(frame) -> bool:
     polars = sys.modules.get("polars")
     if polars is None:
         return False
-    polars_dir, normcli_dir = (os.path.dirname(module.__file__) + os.sep for module in (polars, sys.modules[__package__]))
+    polars_dir, normcli_dir = (os.path.dirname(module.__file__) + os.sep
+                               for module in (polars, sys.modules[__package__]))
     while frame is not None:
         if frame.f_code.co_filename.startswith(normcli_dir):
             return False
@@ -335,14 +336,17 @@ def main(argv=None) -> None:
     abort a normal interpreter shutdown ("terminate called ...") and change the exit status.
     """
     for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, _on_signal)
+        # A signal the parent ignores stays ignored (a shell starts background jobs so for SIGINT).
+        if signal.getsignal(signum) is not signal.SIG_IGN:
+            signal.signal(signum, _on_signal)
     # normcli does no linear algebra: the OpenBLAS threads numpy starts on import only burn CPU
     # (about 0.1 s a run, beside polars on every core). Set before numpy loads; a user's value wins.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     code = run(argv)
     # The command is over: a signal now (or one _on_signal put off) has nothing left to unwind.
     for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, _exit_at_once)
+        if signal.getsignal(signum) is _on_signal:
+            signal.signal(signum, _exit_at_once)
     try:
         sys.stdout.flush()
     except OSError as exc:

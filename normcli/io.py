@@ -588,8 +588,9 @@ class PlainCsv:
     only when it has no quote character, no blank line, no field starting with whitespace, no lone
     carriage return, and exactly as many separators as its lines need (polars refuses a long row
     itself, so the total proves every row). That is checked on a second thread (numpy releases the
-    lock) while polars reads, from the first call of ``problem``, which gives the verdict. A caller that finds the file is not
-    plain, or meets anything unusual, does the work again with the careful reader.
+    lock) while polars reads, from the first call of ``problem``, which gives the verdict. A caller
+    that finds the file is not plain, or meets anything unusual, does the work again with the
+    careful reader.
     """
 
     def __init__(self, path, names: list[str], separator: str):

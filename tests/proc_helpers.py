@@ -12,6 +12,7 @@ import ctypes
 import os
 import re
 import select
+import signal
 import struct
 import subprocess
 import sys
@@ -50,12 +51,19 @@ def run_cli(*args, timeout: float = TIMEOUT, **kwargs) -> subprocess.CompletedPr
     kwargs.setdefault("stdout", subprocess.PIPE)
     kwargs.setdefault("stderr", subprocess.PIPE)
     kwargs.setdefault("stdin", subprocess.DEVNULL)
-    return subprocess.run(cli(*args), timeout=timeout, env=cli_env(), **kwargs)
+    return subprocess.run(cli(*args), timeout=timeout, env=cli_env(), preexec_fn=default_signals, **kwargs)
+
+
+def default_signals() -> None:
+    """For a child process: SIGINT and SIGTERM as in an interactive shell, even when the tests run
+    as a background job (which ignores SIGINT, and a child would inherit that)."""
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_DFL)
 
 
 def popen_cli(*args, **kwargs) -> subprocess.Popen:
     kwargs.setdefault("stdin", subprocess.DEVNULL)
-    return subprocess.Popen(cli(*args), env=cli_env(), **kwargs)
+    return subprocess.Popen(cli(*args), env=cli_env(), preexec_fn=default_signals, **kwargs)
 
 
 def kill_quietly(proc: subprocess.Popen) -> None:

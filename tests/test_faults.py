@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 
 try:
-    from proc_helpers import (MID_ROWS, TIMEOUT, CreationWatch, assert_no_traceback, assert_one_error_line,
-                              kill_quietly, popen_cli, reference_apply, run_cli, shared_data, temp_files,
+    from proc_helpers import (MID_ROWS, TIMEOUT, CreationWatch, assert_no_traceback, assert_one_error_line, cli,
+                              cli_env, kill_quietly, popen_cli, reference_apply, run_cli, shared_data, temp_files,
                               wait_for)
 except ImportError:  # tests/ became a package
-    from .proc_helpers import (MID_ROWS, TIMEOUT, CreationWatch, assert_no_traceback, assert_one_error_line,
-                               kill_quietly, popen_cli, reference_apply, run_cli, shared_data, temp_files,
+    from .proc_helpers import (MID_ROWS, TIMEOUT, CreationWatch, assert_no_traceback, assert_one_error_line, cli,
+                               cli_env, kill_quietly, popen_cli, reference_apply, run_cli, shared_data, temp_files,
                                wait_for)
 
 
@@ -321,3 +321,23 @@ def test_apply_in_place_that_fails_late_keeps_the_input(data, tmp_path):
     )
     assert work.read_bytes() == before
     assert _listing(tmp_path) == {"x.csv"}
+
+
+def test_a_sigint_the_parent_ignores_stays_ignored(data, tmp_path):
+    """A shell starts a background job with SIGINT ignored; a Ctrl-C meant for the foreground must
+    not stop it (the temp file appearing shows the command is under way when the signal comes)."""
+    import signal
+
+    out = tmp_path / "out.csv"
+    with CreationWatch(tmp_path) as watch:
+        proc = subprocess.Popen(cli("apply", data.small_csv, "-p", data.params, "-o", out), env=cli_env(),
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+        try:
+            watch.wait(lambda name: name.startswith(f".{out.name}."), timeout=TIMEOUT, proc=proc)
+            proc.send_signal(signal.SIGINT)
+            _, stderr = proc.communicate(timeout=TIMEOUT)
+        finally:
+            kill_quietly(proc)
+    assert proc.returncode == 0 and stderr == b"", stderr
+    assert out.read_bytes() == reference_apply(data, data.small_csv)

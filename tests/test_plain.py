@@ -233,6 +233,7 @@ def test_values_only_the_careful_path_handles_are_handed_over(tmp_path, source_f
 
 INTERRUPTED_APPLY = """
 import _thread, json, signal, sys, threading
+signal.signal(signal.SIGINT, signal.default_int_handler)  # as in an interactive shell
 import normcli
 source, head, out, how = sys.argv[1:5]
 interrupt = {"signal": lambda: signal.pthread_kill(threading.main_thread().ident, signal.SIGINT),

@@ -132,7 +132,7 @@ def test_interrupt_on_a_terminal_ends_the_line_first(data, tmp_path):
     """Ctrl-C: on a terminal the message starts a new line (the one the terminal echoed ^C on);
     into a pipe it is the one line (tests/test_faults.py)."""
     status, seen, _ = _on_terminal("apply", data.big_csv, "-p", data.params, "-o", tmp_path / "out.csv",
-                                   stdout=subprocess.DEVNULL, interrupt_after=1.0)
+                                   stdout=subprocess.DEVNULL, interrupt_after=0.6)
     assert status == 130, seen
     assert seen.endswith(b"\nError: interrupted\n"), seen
     assert seen.count(b"Error") == 1
