@@ -259,9 +259,9 @@ def test_an_interrupt_stops_the_polars_pipeline_at_once(tmp_path, how):
     # Ctrl-C reaches the main thread, which waits in Python while polars works on another thread;
     # the pipeline then stops at its next batch instead of running to the end of the file. A real
     # signal at the main thread wakes it; a simulated one (or a real one another thread takes) is
-    # noticed when its wait times out. In a fresh interpreter, as a user runs it: inside the whole
-    # suite's process the interrupt was sometimes lost (3 of 8 runs on a fresh clone, never when
-    # run alone; a finalizer of earlier tests' garbage, running as it landed, is one way).
+    # noticed when its wait times out. In a fresh interpreter with SIGINT handled as in an
+    # interactive shell: a test run started as a background job ignores SIGINT, and in its own
+    # process neither interrupt would do anything.
     import json
     import subprocess
     import sys
