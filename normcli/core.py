@@ -28,12 +28,15 @@ from .io import (
     CsvWriter,
     ParquetWriter,
     Table,
+    batch_frame,
     display_name,
     format_of,
     missing_text,
     open_table,
     output_stream,
+    polars_writes_parquet,
     refuse_binary_terminal,
+    sink_parquet,
 )
 from .lazy import module
 from .methods import DEFAULT_METHOD, make_method
@@ -615,6 +618,8 @@ def _output_type(column: ColumnParams, inverse: bool) -> str:
 
 
 def _output_schema(schema: pa.Schema, sidecar: Sidecar, inverse: bool, sidecar_json: str | None) -> pa.Schema:
+    """The output's schema: the sidecar's columns as _output_type has them, the others as read, and
+    the metadata Parquet carries."""
     fields = []
     for field in schema:
         if field.name in sidecar.names:
@@ -818,7 +823,7 @@ def _write(table, sidecar, inverse, csv, schema: Callable[[], pa.Schema], output
             if not _csv_writable(field.type):
                 raise DataError(f"a column of type {field.type} cannot be written as {out_format}; write Parquet",
                                 file=table.name, column=field.name)
-    fast = _fast_writer(table, out_format)
+    fast = _fast_writer(table, out_format, schema)
     if fast is not None:
         try:
             with output_stream(output) as handle:
@@ -832,26 +837,33 @@ def _write(table, sidecar, inverse, csv, schema: Callable[[], pa.Schema], output
                        _transform_batches(table, sidecar, inverse, csv, schema(), progress))
 
 
-def _fast_writer(table: Table, out_format: str):
-    """The polars pipeline that can write this output, if any; each raises _NotPlain to hand over."""
-    if out_format == "parquet":
-        # Not from Parquet: polars reads Parquet faster than pyarrow writes it, and the batches
-        # waiting for the writer took memory that grew with the file (424 MiB at 2M rows, 572 MiB at
-        # 10M, against 340 MiB flat), for 4-12% less time.
-        return _write_plain_parquet if table.plain is not None else None
+def _fast_writer(table: Table, out_format: str, schema: Callable[[], pa.Schema]):
+    """The polars pipeline that reads, computes and writes this output, if any; each raises
+    _NotPlain to hand over to the careful path."""
     if not all(table.names):
-        return None  # polars would write a blank column name as "" in the header
+        return None  # polars would write a blank column name as "" in a CSV header
+    if out_format == "parquet" and not polars_writes_parquet(schema()):
+        return None
     if table.plain is not None:
-        return _write_plain_csv
-    return _write_parquet_csv if table.parquet_path else None
-
-
-def _write_plain_parquet(table, sidecar, inverse, csv, schema, handle, out_format, progress) -> None:
-    _write_batches(table, sidecar, csv, schema(), handle, out_format,
-                   _plain_batches(table, sidecar, inverse, csv, schema(), progress))
+        return _write_plain
+    return _write_from_parquet if table.parquet_path else None
 
 
 def _write_batches(table, sidecar, csv, schema, handle, out_format, batches) -> None:
+    if out_format == "parquet":
+        batches = _required_present(batches, schema, table.name)
+    if out_format == "parquet" and polars_writes_parquet(schema):
+        # The writer of the polars pipelines, so that a file is the same whichever path wrote it.
+        # polars pulls the batches on a thread of its own.
+        pipeline = _Pipeline()
+
+        def checked():
+            for batch in batches:
+                pipeline.check()
+                yield batch
+
+        pipeline.run(lambda: sink_parquet(batch_frame(checked(), schema), handle, schema))
+        return
     if out_format == "parquet":
         writer = ParquetWriter(handle, schema, continuous=sidecar.names)
     else:
@@ -865,18 +877,20 @@ def _write_batches(table, sidecar, csv, schema, handle, out_format, batches) -> 
         raise
 
 
-def _plain_batches(table: Table, sidecar: Sidecar, inverse: bool, csv: CsvOptions, schema: pa.Schema,
-                   progress: Progress | None) -> Iterator[pa.RecordBatch]:
-    """``_transform_batches`` for a plain CSV file, read and computed by polars on every core."""
-    with _plain_attempt(table):
-        scan = _scaled_scan(_plain_scan(table, _output_types(table, sidecar, csv)), table, sidecar, inverse, csv)
-        for frame in _plain_frames(table, scan):
-            if _any_refused(frame):
-                raise _NotPlain
-            yield pa.RecordBatch.from_arrays([frame[_key(f.name)].to_arrow().cast(f.type) for f in schema],
-                                             schema=schema)
-            if progress:
-                progress(frame.height)
+def _required_present(batches: Iterable[pa.RecordBatch], schema: pa.Schema, file) -> Iterator[pa.RecordBatch]:
+    """``batches``, refused at the first missing value in a column ``schema`` calls not nullable (a
+    column fitted so, scaled back from a file with a gap): Parquet cannot hold it."""
+    required = [field.name for field in schema if not field.nullable]
+    offset = 0
+    for batch in batches:
+        for name in required:
+            missing = batch.column(name).is_null()
+            if missing.true_count:
+                row = offset + int(np.argmax(missing.to_numpy(zero_copy_only=False))) + 1
+                raise DataError("missing, but the column was fitted as not nullable: refit, or set its "
+                                "\"nullable\" to true in the sidecar", file=file, column=name, row=row)
+        offset += batch.num_rows
+        yield batch
 
 
 def _scaled_columns(sidecar: Sidecar, inverse: bool, number: Callable[[str], pl.Expr], *,
@@ -947,42 +961,42 @@ def _fresh_file(handle) -> bool:
         return False
 
 
-def _write_plain_csv(table: Table, sidecar: Sidecar, inverse: bool, csv: CsvOptions, schema, handle,
-                     out_format: str, progress: Progress | None) -> None:
-    """apply or invert a plain CSV file to CSV in one polars pipeline (reading, arithmetic and
-    writing on every core). Raises _NotPlain, having written part of the output, when the file
-    proves not to be plain or anything is amiss: the caller starts again."""
+def _write_plain(table: Table, sidecar: Sidecar, inverse: bool, csv: CsvOptions, schema, handle,
+                 out_format: str, progress: Progress | None) -> None:
+    """apply or invert a plain CSV file in one polars pipeline (reading, arithmetic and writing on
+    every core). Raises _NotPlain, having written part of the output, when the file proves not to
+    be plain or anything is amiss: the caller starts again."""
     with _plain_attempt(table):
         scan = _plain_scan(table, _output_types(table, sidecar, csv))
-        _check_rows(table, _sink_csv(scan, table, sidecar, inverse, csv, handle, out_format, progress))
+        _check_rows(table, _sink(scan, table, sidecar, inverse, csv, schema, handle, out_format, progress))
 
 
-# Arrow types that polars reads from Parquet and writes to CSV exactly as from an Arrow batch.
+# Arrow types that polars reads from Parquet exactly as pyarrow does.
 def _simple_type(dtype: pa.DataType) -> bool:
     return (pa.types.is_integer(dtype) or pa.types.is_floating(dtype) or pa.types.is_boolean(dtype)
             or pa.types.is_string(dtype) or pa.types.is_large_string(dtype))
 
 
-def _write_parquet_csv(table: Table, sidecar: Sidecar, inverse: bool, csv: CsvOptions, schema, handle,
-                       out_format: str, progress: Progress | None) -> None:
-    """apply or invert a Parquet file of simple columns to CSV in one polars pipeline; raises
-    _NotPlain, having written part of the output, when polars refuses anything."""
+def _write_from_parquet(table: Table, sidecar: Sidecar, inverse: bool, csv: CsvOptions, schema, handle,
+                        out_format: str, progress: Progress | None) -> None:
+    """apply or invert a Parquet file of simple columns in one polars pipeline; raises _NotPlain,
+    having written part of the output, when polars refuses anything."""
     if not all(_simple_type(field.type) for field in table.schema):
         raise _NotPlain
     try:
         scan = pl.scan_parquet(table.parquet_path, glob=False).select(
             [pl.col(name).alias(_key(name)) for name in table.names])
-        _sink_csv(scan, table, sidecar, inverse, csv, handle, out_format, progress)
+        _sink(scan, table, sidecar, inverse, csv, schema, handle, out_format, progress)
     except (NormcliError, pl.exceptions.PolarsError):
         raise _NotPlain from None
 
 
-def _sink_csv(scan: pl.LazyFrame, table: Table, sidecar: Sidecar, inverse: bool, csv: CsvOptions,
-              handle, out_format: str, progress: Progress | None) -> int:
-    """Write ``scan`` (columns keyed by ``_key``) with the sidecar's columns transformed as CSV to
-    the file ``handle`` is open on, by name (polars writes faster to a path than through a Python
-    file); the number of rows. A CSV file read as text (``table.plain``) stops at the first sign it
-    is not plain."""
+def _sink(scan: pl.LazyFrame, table: Table, sidecar: Sidecar, inverse: bool, csv: CsvOptions,
+          schema: Callable[[], pa.Schema], handle, out_format: str, progress: Progress | None) -> int:
+    """Write ``scan`` (columns keyed by ``_key``) with the sidecar's columns transformed, as CSV or
+    as Parquet with ``schema()``, to the file ``handle`` is open on, by name (polars writes faster
+    to a path than through a Python file); the number of rows. A CSV file read as text
+    (``table.plain``) stops at the first sign it is not plain."""
     pipeline = _Pipeline()
     lock = threading.Lock()
     rows = 0
@@ -997,10 +1011,14 @@ def _sink_csv(scan: pl.LazyFrame, table: Table, sidecar: Sidecar, inverse: bool,
             if progress:
                 progress(count)
 
-    output = _with_na_rep(_scaled_scan(scan, table, sidecar, inverse, csv, on_batch), sidecar, csv)
+    output = _scaled_scan(scan, table, sidecar, inverse, csv, on_batch)
     output = output.rename(dict(zip(map(_key, table.names), table.names)))
-    pipeline.run(lambda: output.sink_csv(handle.name, separator=csv.separator(out_format, table.format),
-                                         null_value=missing_text(table.names), check_extension=False))
+    if out_format == "parquet":
+        pipeline.run(lambda: sink_parquet(output, handle.name, schema()))
+    else:
+        output = _with_na_rep(output, sidecar, csv)
+        pipeline.run(lambda: output.sink_csv(handle.name, separator=csv.separator(out_format, table.format),
+                                             null_value=missing_text(table.names), check_extension=False))
     return rows
 
 

@@ -8,6 +8,7 @@ to a temporary file beside the target and is renamed over it only when complete.
 
 from __future__ import annotations
 
+import base64
 import codecs
 import contextlib
 import csv
@@ -35,12 +36,14 @@ FORMATS = ("csv", "tsv", "parquet")
 DEFAULT_NULL_VALUES = ("", "NA", "NaN", "nan", "null", "NULL")
 # Bytes of CSV text per batch: 4 MiB keeps peak memory flat from 2M to 10M rows (8 MiB grew
 # 1.4x, 2 MiB was 25% slower; measured with bench/run.py --large). Rows per Parquet batch, and
-# rows gathered into one Parquet row group.
+# rows in one Parquet row group: polars' writer holds a group in memory, and at 2M rows x 10
+# columns groups of 2^20 rows took 350 MiB of peak RSS against 235 MiB at 2^18, for no gain in
+# time or size.
 CSV_BLOCK_BYTES = 4 << 20
 MAX_HEADER_BYTES = 16 << 20
 PARQUET_BATCH_ROWS = 1 << 16
 POLARS_CSV_CHUNK_VARIABLE = "POLARS_CSV_CHUNK_SIZE"
-PARQUET_ROW_GROUP_ROWS = 1 << 20
+PARQUET_ROW_GROUP_ROWS = 1 << 18
 
 
 @dataclass(frozen=True)
@@ -942,8 +945,98 @@ class CsvWriter:
         self._thread.join()
 
 
+def _polars_writes(dtype: pa.DataType) -> bool:
+    """Whether polars writes a column of ``dtype`` to Parquet as pyarrow does (each one is checked
+    against pyarrow in tests/test_io.py)."""
+    return (pa.types.is_integer(dtype) or pa.types.is_floating(dtype) or pa.types.is_boolean(dtype)
+            or pa.types.is_string(dtype) or pa.types.is_large_string(dtype) or pa.types.is_string_view(dtype)
+            or pa.types.is_binary(dtype) or pa.types.is_large_binary(dtype) or pa.types.is_date32(dtype)
+            or pa.types.is_decimal128(dtype) or pa.types.is_timestamp(dtype) and dtype.unit != "s")
+
+
+def polars_writes_parquet(schema: pa.Schema) -> bool:
+    """Whether ``sink_parquet`` can write a table of ``schema``; if not, ParquetWriter does."""
+    try:
+        _text_metadata(schema)
+    except UnicodeDecodeError:
+        return False
+    return all(bool(field.name) and _polars_writes(field.type) for field in schema)
+
+
+def _text_metadata(schema: pa.Schema) -> dict[str, str]:
+    return {key.decode("utf-8"): value.decode("utf-8") for key, value in (schema.metadata or {}).items()}
+
+
+def sink_parquet(frame, target, schema: pa.Schema) -> None:
+    """Write a polars LazyFrame as Parquet with ``schema`` (see ``polars_writes_parquet``) to a path
+    or a binary stream. The file is what pyarrow writes for ``schema`` in content, types and
+    metadata. Its bytes depend on the rows alone, not on how they arrive in batches or on the
+    number of threads: row groups are exactly PARQUET_ROW_GROUP_ROWS."""
+    # polars writes text and bytes with 64-bit offsets only. Parquet stores both forms alike; the
+    # Arrow schema kept in the file (as pyarrow keeps it) tells readers which one the column is.
+    stored = _text_metadata(schema)
+    stored["ARROW:schema"] = base64.b64encode(schema.serialize().to_pybytes()).decode("ascii")
+    written = pa.schema([field.with_type(pa.large_string() if pa.types.is_string(field.type)
+                                         else pa.large_binary() if pa.types.is_binary(field.type) else field.type)
+                         for field in schema])
+    stream = None if isinstance(target, str) else _KeptErrors(target)
+    try:
+        frame.sink_parquet(target if stream is None else stream, compression="zstd",
+                           row_group_size=PARQUET_ROW_GROUP_ROWS, arrow_schema=written, metadata=stored)
+    except Exception:
+        if stream is not None and stream.error is not None:
+            raise stream.error from None  # polars passes on only its text
+        raise
+
+
+class _KeptErrors:
+    """A binary stream that keeps the first OSError its writes raise (a broken pipe, a full disk)."""
+
+    def __init__(self, stream):
+        self._stream = stream
+        self.error: OSError | None = None
+
+    def _kept(self, call, *args):
+        try:
+            return call(*args)
+        except OSError as exc:
+            self.error = self.error or exc
+            raise
+
+    def write(self, data) -> int:
+        return self._kept(self._stream.write, data)
+
+    def flush(self) -> None:
+        self._kept(self._stream.flush)
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+def batch_frame(batches: Iterator[pa.RecordBatch], schema: pa.Schema):
+    """``batches`` (with ``schema``) as a polars LazyFrame that reads them once, as polars pulls."""
+    import polars as pl
+    from polars.io.plugins import register_io_source
+
+    taken = False
+
+    def source(with_columns, predicate, n_rows, batch_size):
+        nonlocal taken
+        if taken:  # a second reading would find the batches gone and write a short table
+            raise RuntimeError("the batches were read twice")
+        taken = True
+        for batch in batches:
+            frame = pl.from_arrow(batch)
+            if predicate is not None:
+                frame = frame.filter(predicate)
+            yield frame if with_columns is None else frame.select(with_columns)
+
+    return register_io_source(source, schema=pl.from_arrow(schema.empty_table()).schema)
+
+
 class ParquetWriter:
-    """Writes batches as Parquet with ``schema`` exactly, gathering them into large row groups.
+    """Writes batches as Parquet with ``schema`` exactly, gathering them into large row groups:
+    pyarrow's writer, for the types polars does not write (see ``polars_writes_parquet``).
 
     Columns named in ``continuous`` (scaled numbers) are written without dictionary encoding:
     trying it on 2M distinct floats made writing 2.7x slower and the file 30% larger."""

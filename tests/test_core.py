@@ -231,3 +231,29 @@ def test_invert_refuses_to_round_a_fraction_into_an_integer_column(tmp_path, thr
     # Whole numbers still come back as integers.
     back = normcli.invert(normcli.apply(pl.DataFrame({"x": [7, -3]}), sidecar), sidecar)
     assert back["x"].to_list() == [7, -3] and back["x"].dtype == pl.Int64
+
+
+@pytest.mark.parametrize("writer", ["polars", "pyarrow"])
+def test_invert_to_parquet_refuses_a_gap_in_a_column_fitted_as_not_nullable(tmp_path, writer):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    source = tmp_path / "in.parquet"
+    columns = {"x": pa.array([1.0, 2.0, 3.0])}
+    if writer == "pyarrow":  # a dictionary column is written by pyarrow
+        columns["tag"] = pa.array(["a", "b", "a"]).dictionary_encode()
+    pq.write_table(pa.table(columns, schema=pa.schema([pa.field("x", pa.float64(), nullable=False),
+                                                       *([pa.field("tag", columns["tag"].type)] if "tag" in columns
+                                                         else [])])), source)
+    sidecar = normcli.fit(str(source))
+    assert not sidecar["x"].nullable
+    scaled = tmp_path / "scaled.parquet"
+    gap = {"x": [0.5, None, 0.25]} | ({"tag": pa.array(["a", "b", "b"]).dictionary_encode()} if "tag" in columns else {})
+    pq.write_table(pa.table(gap), scaled)
+    target = tmp_path / "back.parquet"
+    with pytest.raises(normcli.DataError, match=r"scaled.parquet: column 'x', row 2: missing, but the column was "
+                                                r"fitted as not nullable"):
+        normcli.invert(str(scaled), sidecar, str(target))
+    assert not target.exists()
+    normcli.invert(str(scaled), sidecar, str(tmp_path / "back.csv"))  # CSV has no such rule
+    assert (tmp_path / "back.csv").read_text().splitlines()[2] == ('""' if writer == "polars" else ",b")

@@ -57,15 +57,18 @@ SIGNALS = {
 }
 
 
-def _interrupt_apply(data, tmp_path, signame, existing, suffix=".csv", written=1 << 20):
-    """Start apply on the big file, wait until its temp file holds ``written`` bytes (the run is
-    mid-write), send the signal, and return (target, status, stderr, seconds to end)."""
+def _interrupt_apply(data, tmp_path, signame, existing, suffix=".csv", written=1 << 20, stdin=False):
+    """Start apply on the big file (read from stdin: by the careful path), wait until its temp file
+    holds ``written`` bytes (the run is mid-write), send the signal, and return (target, status,
+    stderr, seconds to end)."""
     sig, _, _ = SIGNALS[signame]
     out = tmp_path / f"out{suffix}"
     if existing:
         out.write_bytes(PREVIOUS)
-    proc = popen_cli("apply", data.big_csv, "-p", data.params, "-o", out,
-                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    with open(data.big_csv, "rb") if stdin else contextlib.nullcontext() as source:
+        proc = popen_cli("apply", "-" if stdin else data.big_csv, "-p", data.params, "-o", out,
+                         stdin=source if stdin else subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         temp = wait_for(lambda: temp_files(tmp_path, out.name), timeout=TIMEOUT, proc=proc)[0]
         wait_for(lambda: _size(temp) >= written, timeout=TIMEOUT, proc=proc)
@@ -125,10 +128,12 @@ def test_signal_the_moment_the_temp_file_is_created_leaves_nothing(data, tmp_pat
         assert _listing(tmp_path) == set(), f"attempt {attempt + 1}: temporary file left behind"
 
 
-def test_sigterm_mid_parquet_output_keeps_previous_file(data, tmp_path):
-    signame = "SIGTERM"
+@pytest.mark.parametrize("stdin", [False, True], ids=["polars-pipeline", "careful-path"])
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
+def test_signal_mid_parquet_output_keeps_previous_file(data, tmp_path, signame, stdin):
     _, status, stderr_pattern = SIGNALS[signame]
-    out, returncode, stderr, _ = _interrupt_apply(data, tmp_path, signame, True, suffix=".parquet", written=1)
+    out, returncode, stderr, _ = _interrupt_apply(data, tmp_path, signame, True, suffix=".parquet", written=1,
+                                                  stdin=stdin)
 
     assert returncode == status, stderr
     assert_no_traceback(stderr)

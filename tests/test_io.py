@@ -295,3 +295,128 @@ def test_utf8_reader_in_any_reads(encoding):
         assert len(piece) <= 3
         pieces.append(piece)
     assert b"".join(pieces).decode("utf-8") == text
+
+
+# ---------------------------------------------------------------------------------------------
+# Parquet written by polars
+
+
+def _typed_columns():
+    import datetime
+    import decimal
+
+    n = 6
+    stamps = [datetime.datetime(2024, 2, 29, 23, 59, 59, 123456) + datetime.timedelta(days=i) for i in range(n)]
+    return {
+        **{f"{t}": pa.array([None, *range(1, n)], t) for t in
+           (pa.int8(), pa.int16(), pa.int32(), pa.int64(), pa.uint8(), pa.uint16(), pa.uint32(), pa.uint64())},
+        "uint64 top": pa.array([2**64 - 1] * n, pa.uint64()),
+        "float16": pa.array([None, 0.5, -1.5, 2.0, 65504.0, -0.0], pa.float16()),
+        "float32": pa.array([None, 0.1, -1e30, 3.5, float("inf"), -0.0], pa.float32()),
+        "float64": pa.array([None, 0.1, -1e300, 5e-324, float("-inf"), -0.0]),
+        "bool": pa.array([None, True, False, True, True, False]),
+        "string": pa.array([None, "", "a,b", "é\n", '"q"', "x" * 100]),
+        "large_string": pa.array([None, "", "a,b", "é\n", '"q"', "x" * 100], pa.large_string()),
+        "binary": pa.array([None, b"", b"\x00\xff", b"a", b"b" * 50, b"c"]),
+        "string_view": pa.array([None, "", "a", "é", "long text " * 5, "z"], pa.string_view()),
+        "large_binary": pa.array([None, b"", b"\x00\xff", b"a", b"b" * 50, b"c"], pa.large_binary()),
+        "date32": pa.array([None, *(s.date() for s in stamps[1:])], pa.date32()),
+        **{f"timestamp {unit} {tz}": pa.array([None, *stamps[1:]], pa.timestamp(unit, tz=tz))
+           for unit in ("ms", "us", "ns") for tz in (None, "UTC", "Europe/Paris")},
+        "decimal128": pa.array([None, *(decimal.Decimal(i) / 100 - 7 for i in range(1, n))], pa.decimal128(12, 2)),
+    }
+
+
+def test_polars_writes_each_type_it_is_trusted_with_as_pyarrow_does(tmp_path):
+    # The claim behind normcli.io._polars_writes: the same key-value metadata as pyarrow writes, and
+    # what pyarrow reads back is the table given.
+    import polars as pl
+    import pyarrow.parquet as pq
+
+    columns = _typed_columns()
+    table = pa.table(columns)
+    required = pa.field("required", pa.int64(), nullable=False)
+    table = table.append_column(required, pa.array(range(len(table)), pa.int64()))
+    table = table.replace_schema_metadata({b"key": b"value", b"normcli.sidecar": b'{"columns": []}'})
+    assert normcli.io.polars_writes_parquet(table.schema)
+    normcli.io.sink_parquet(pl.from_arrow(table).lazy(), str(tmp_path / "t.parquet"), table.schema)
+    pq.write_table(table, tmp_path / "pyarrow.parquet")
+    assert (pq.ParquetFile(tmp_path / "t.parquet").metadata.metadata
+            == pq.ParquetFile(tmp_path / "pyarrow.parquet").metadata.metadata)
+    back = pq.read_table(tmp_path / "t.parquet")
+    assert back.schema.equals(table.schema, check_metadata=True)
+    for name in table.column_names:
+        assert back[name].to_pylist() == table[name].to_pylist(), name
+    assert pl.read_parquet(tmp_path / "t.parquet").equals(pl.read_parquet(tmp_path / "pyarrow.parquet"))
+
+
+def test_metadata_that_is_not_utf8_is_left_to_pyarrow():
+    assert not normcli.io.polars_writes_parquet(pa.schema([("x", pa.int64())], metadata={b"k": b"\xff"}))
+
+
+@pytest.mark.parametrize("values", [pa.array([0], pa.timestamp("s")), pa.array(["a"]).dictionary_encode(),
+                                    pa.array([[1]])], ids=["timestamp[s]", "dictionary", "list"])
+def test_types_polars_does_not_write_exactly_are_left_to_pyarrow(tmp_path, values):
+    import polars as pl
+    import pyarrow.parquet as pq
+
+    schema = pa.schema([("x", values.type)])
+    assert not normcli.io.polars_writes_parquet(schema)
+    try:
+        normcli.io.sink_parquet(pl.from_arrow(pa.table([values], schema=schema)).lazy(),
+                                str(tmp_path / "t.parquet"), schema)
+    except pl.exceptions.PolarsError:
+        return
+    assert not pq.read_schema(tmp_path / "t.parquet").equals(schema)
+
+
+def test_a_blank_column_name_is_left_to_pyarrow():
+    assert not normcli.io.polars_writes_parquet(pa.schema([("", pa.int64())]))
+
+
+@pytest.mark.parametrize("sizes", [[7], [1, 1000], [65536], [100003, 3]])
+def test_parquet_bytes_do_not_depend_on_how_the_batches_are_cut(tmp_path, sizes):
+    import polars as pl
+
+    rows = normcli.io.PARQUET_ROW_GROUP_ROWS + 5  # two row groups
+    table = pa.table({"x": pa.array(range(rows), pa.int64()), "t": pa.array([f"v{i % 13}" for i in range(rows)],
+                                                                             pa.large_string())})
+    whole = tmp_path / "whole.parquet"
+    normcli.io.sink_parquet(pl.from_arrow(table).lazy(), str(whole), table.schema)
+
+    def batches():
+        offset, turn = 0, 0
+        while offset < rows:
+            size = sizes[turn % len(sizes)]
+            yield from table.slice(offset, size).to_batches()
+            offset, turn = offset + size, turn + 1
+
+    with open(tmp_path / "batches.parquet", "wb") as stream:
+        normcli.io.sink_parquet(normcli.io.batch_frame(batches(), table.schema), stream, table.schema)
+    assert (tmp_path / "batches.parquet").read_bytes() == whole.read_bytes()
+
+
+def test_batches_are_read_once(tmp_path):
+    table = pa.table({"x": [1, 2, 3]})
+    frame = normcli.io.batch_frame(iter(table.to_batches()), table.schema)
+    assert frame.collect()["x"].to_list() == [1, 2, 3]
+    with pytest.raises(RuntimeError, match="read twice"):
+        frame.collect()
+
+
+def test_a_write_error_under_polars_comes_out_as_itself(tmp_path):
+    import errno
+
+    import polars as pl
+
+    class Full(io.RawIOBase):
+        def writable(self):
+            return True
+
+        def write(self, data):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    table = pa.table({"x": [1, 2, 3]})
+    with pytest.raises(OSError) as caught:
+        normcli.io.sink_parquet(pl.from_arrow(table).lazy(), Full(), table.schema)
+    assert caught.value.errno == errno.ENOSPC

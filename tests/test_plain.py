@@ -174,9 +174,11 @@ def parquet_table():
     })
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
 @pytest.mark.parametrize("drop", [["when", "cat", "money"], []])
 @pytest.mark.parametrize("command", ["apply", "invert"])
-def test_parquet_to_csv_through_polars_matches_the_careful_path(tmp_path, drop, command):
+def test_parquet_through_polars_matches_the_careful_path(tmp_path, drop, command, suffix):
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     table = parquet_table().drop_columns(drop)
@@ -186,16 +188,24 @@ def test_parquet_to_csv_through_polars_matches_the_careful_path(tmp_path, drop, 
     if command == "invert":
         normcli.apply(str(source), sidecar, str(tmp_path / "scaled.parquet"))
         source = tmp_path / "scaled.parquet"
+    fast, careful = tmp_path / f"fast{suffix}", tmp_path / f"careful{suffix}"
     with mock.patch("normcli.core._scaled_scan", wraps=normcli.core._scaled_scan) as polars_pipeline:
-        getattr(normcli, command)(str(source), sidecar, str(tmp_path / "fast.csv"))
+        getattr(normcli, command)(str(source), sidecar, str(fast))
     assert polars_pipeline.called == bool(drop)  # timestamps, dictionaries and decimals take the careful path
     with mock.patch("normcli.core._fast_writer", return_value=None):
-        getattr(normcli, command)(str(source), sidecar, str(tmp_path / "careful.csv"))
-    assert (tmp_path / "fast.csv").read_bytes() == (tmp_path / "careful.csv").read_bytes()
-    assert b"NaN" in (tmp_path / "fast.csv").read_bytes()
+        getattr(normcli, command)(str(source), sidecar, str(careful))
+    assert fast.read_bytes() == careful.read_bytes()
+    if suffix == ".csv":
+        assert b"NaN" in fast.read_bytes()
+    else:
+        written = pq.read_table(fast)
+        assert written.schema.equals(pq.read_table(careful).schema, check_metadata=True)
+        assert written.schema.field('a "name",\r with  spaces ').type == pa.string()  # as read
+        assert written["f64"].to_pylist()[23] != written["f64"].to_pylist()[23]  # NaN
 
 
-@pytest.mark.parametrize("source_format,fmt", [("csv", "csv"), ("csv", "parquet"), ("parquet", "csv")])  # polars' paths
+@pytest.mark.parametrize("source_format,fmt", [("csv", "csv"), ("csv", "parquet"), ("parquet", "csv"),
+                                               ("parquet", "parquet")])  # polars' paths
 @pytest.mark.parametrize("case", ["digits", "outside", "nan", "none"])
 def test_values_only_the_careful_path_handles_are_handed_over(tmp_path, source_format, fmt, case):
     # One with more than 15 significant digits at the fitted places (rounded at fewer, per value),
