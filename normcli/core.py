@@ -852,19 +852,8 @@ def _fast_writer(table: Table, out_format: str, schema: Callable[[], pa.Schema])
 def _write_batches(table, sidecar, csv, schema, handle, out_format, batches) -> None:
     if out_format == "parquet":
         batches = _required_present(batches, schema, table.name)
-    if out_format == "parquet" and polars_writes_parquet(schema):
-        # The writer of the polars pipelines, so that a file is the same whichever path wrote it.
-        # polars pulls the batches on a thread of its own.
-        pipeline = _Pipeline()
-
-        def checked():
-            for batch in batches:
-                pipeline.check()
-                yield batch
-
-        pipeline.run(lambda: sink_parquet(batch_frame(checked(), schema), handle, schema))
-        return
-    if out_format == "parquet":
+        if polars_writes_parquet(schema):
+            return _sink_batches(batches, schema, handle)
         writer = ParquetWriter(handle, schema, continuous=sidecar.names)
     else:
         writer = CsvWriter(handle, schema, csv.separator(out_format, table.format))
@@ -875,6 +864,19 @@ def _write_batches(table, sidecar, csv, schema, handle, out_format, batches) -> 
     except BaseException:
         writer.abort()
         raise
+
+
+def _sink_batches(batches: Iterator[pa.RecordBatch], schema: pa.Schema, handle) -> None:
+    """Write the batches as Parquet with the polars pipelines' writer, so that a file is the same
+    whichever path computed it; polars pulls the batches on a thread of its own."""
+    pipeline = _Pipeline()
+
+    def checked():
+        for batch in batches:
+            pipeline.check()
+            yield batch
+
+    pipeline.run(lambda: sink_parquet(batch_frame(checked(), schema), handle, schema))
 
 
 def _required_present(batches: Iterable[pa.RecordBatch], schema: pa.Schema, file) -> Iterator[pa.RecordBatch]:

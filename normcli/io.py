@@ -951,7 +951,7 @@ def _polars_writes(dtype: pa.DataType) -> bool:
     return (pa.types.is_integer(dtype) or pa.types.is_floating(dtype) or pa.types.is_boolean(dtype)
             or pa.types.is_string(dtype) or pa.types.is_large_string(dtype) or pa.types.is_string_view(dtype)
             or pa.types.is_binary(dtype) or pa.types.is_large_binary(dtype) or pa.types.is_date32(dtype)
-            or pa.types.is_decimal128(dtype) or pa.types.is_timestamp(dtype) and dtype.unit != "s")
+            or pa.types.is_decimal128(dtype) or (pa.types.is_timestamp(dtype) and dtype.unit != "s"))
 
 
 def polars_writes_parquet(schema: pa.Schema) -> bool:
