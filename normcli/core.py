@@ -909,22 +909,17 @@ def _scaled_columns(sidecar: Sidecar, inverse: bool, number: Callable[[str], pl.
 
 
 def _scaled_scan(scan: pl.LazyFrame, table: Table, sidecar: Sidecar, inverse: bool, csv: CsvOptions,
-                 on_batch: Callable[[int], None] | None = None) -> pl.LazyFrame:
+                 on_batch: Callable[[int], None]) -> pl.LazyFrame:
     """``scan`` (columns keyed by ``_key``) with the sidecar's columns scaled or scaled back, as
-    _output_type has them. Text (a CSV column read so) is parsed as the careful path parses it; a NaN
-    written in a CSV file is left to the careful reader.
-
-    Without ``on_batch`` the flags of values only the careful path handles come out as a column
-    (_REFUSED) for the caller to check. With it, for a sink that Python does not see, a callback
-    beside the first column raises _NotPlain at such a value and calls ``on_batch`` with the rows
-    of each batch."""
+    _output_type has them, for a sink that Python does not see. Text (a CSV column read so) is
+    parsed as the careful path parses it; a NaN written in a CSV file is left to the careful reader.
+    A callback beside the first column raises _NotPlain at a value only the careful path handles
+    and calls ``on_batch`` with the rows of each batch."""
     types = scan.collect_schema()
     scaled, refused = _scaled_columns(
         sidecar, inverse,
         lambda name: _parsed(name, types[_key(name)] == pl.String, csv.null_values, strict=True),
         nan_is_missing=table.plain is None)
-    if on_batch is None:
-        return scan.with_columns(scaled if refused is None else [*scaled, refused.alias(_REFUSED)])
 
     # One Python call per batch: cheap, unlike arithmetic there.
     def watch(series: list[pl.Series]) -> pl.Series:
