@@ -147,6 +147,9 @@ def _not_numeric(table: Table, name: str) -> str | None:
     """Why the column cannot be scaled (its type), or None. Text (CSV, TSV) is judged value by value."""
     if table.text:
         return None
+    if table.polars_types is not None and (table.polars_types[name].is_integer()
+                                           or table.polars_types[name].is_float()):
+        return None  # the same kind to pyarrow (see io._simple_polars_types); a refusal names its Arrow type
     dtype = table.schema.field(name).type
     return None if pa.types.is_integer(dtype) or pa.types.is_floating(dtype) else f"not a numeric column (type {dtype})"
 
@@ -773,7 +776,7 @@ def _as_read_from(sidecar: Sidecar, table: Table) -> Sidecar:
 
 
 def _sidecar_from_metadata(table: Table) -> Sidecar:
-    metadata = table.schema.metadata or {}
+    metadata = table.metadata
     if SIDECAR_KEY not in metadata:
         raise SidecarError("no sidecar given (-p) and none stored in the input's metadata", file=table.name)
     return Sidecar.from_json(metadata[SIDECAR_KEY].decode("utf-8"), source=f"{table.name} (metadata)")
@@ -818,7 +821,7 @@ def _csv_writable(dtype: pa.DataType) -> bool:
 
 
 def _write(table, sidecar, inverse, csv, schema: Callable[[], pa.Schema], output, out_format, progress):
-    if out_format != "parquet" and not table.text:  # text and numbers are always written
+    if out_format != "parquet" and not table.text and table.polars_types is None:  # text and numbers are written
         for field in schema():
             if not _csv_writable(field.type):
                 raise DataError(f"a column of type {field.type} cannot be written as {out_format}; write Parquet",
@@ -978,7 +981,7 @@ def _write_from_parquet(table: Table, sidecar: Sidecar, inverse: bool, csv: CsvO
                         out_format: str, progress: Progress | None) -> None:
     """apply or invert a Parquet file of simple columns in one polars pipeline; raises _NotPlain,
     having written part of the output, when polars refuses anything."""
-    if not all(_simple_type(field.type) for field in table.schema):
+    if table.polars_types is None and not all(_simple_type(field.type) for field in table.schema):
         raise _NotPlain
     try:
         scan = pl.scan_parquet(table.parquet_path, glob=False).select(

@@ -22,7 +22,7 @@ import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from .errors import DataError, FileError, UsageError
 from .lazy import module
@@ -102,13 +102,19 @@ class Table:
     """A table to read once, batch by batch."""
 
     def __init__(self, name: str, columns: pa.Schema | list[str], batches: Iterator[pa.RecordBatch], *, text: bool,
-                 fmt: str, cleanup=None, plain: PlainCsv | None = None, parquet_path=None):
-        """``columns``: the batches' schema, or for text (every column a string) the names alone."""
+                 fmt: str, cleanup=None, plain: PlainCsv | None = None, parquet_path=None,
+                 load_schema: Callable[[], pa.Schema] | None = None, polars_types: dict | None = None):
+        """``columns``: the batches' schema, or the names alone with ``load_schema`` to read it when
+        first needed (for text, every column a string, it is built)."""
         self.name = name
         if isinstance(columns, list):
             self.names, self._schema = columns, None
+            self._load_schema = load_schema or (lambda: text_schema(self.names))
         else:
             self.names, self._schema = columns.names, columns
+        # A Parquet file's column types as polars reads them, when they tell all its fast path
+        # needs to know (see _simple_polars_types); None when only the Arrow schema does.
+        self.polars_types = polars_types
         self.text = text  # values are text to parse (CSV, TSV)
         self.format = fmt
         self.plain = plain  # a CSV/TSV file that polars' parallel reader may read instead
@@ -122,10 +128,23 @@ class Table:
 
     @property
     def schema(self) -> pa.Schema:
-        """The batches' Arrow schema (built when first needed: polars reads a plain CSV file alone)."""
+        """The batches' Arrow schema (read or built when first needed: polars alone reads a plain
+        CSV file, and a Parquet file of simple columns written to CSV)."""
         if self._schema is None:
-            self._schema = text_schema(self.names)
+            self._schema = self._load_schema()
         return self._schema
+
+    @property
+    def metadata(self) -> dict[bytes, bytes]:
+        """The schema's key-value metadata (of a Parquet file that pyarrow has not opened: as polars
+        reads it)."""
+        if self._schema is None and self.polars_types is not None:
+            import polars as pl
+
+            stored = pl.read_parquet_metadata(self.parquet_path)
+            return {key.encode("utf-8"): value.encode("utf-8") for key, value in stored.items()
+                    if key != "ARROW:schema"}
+        return self.schema.metadata or {}
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         """The batches in order, read ahead on a second thread so reading overlaps the work on them."""
@@ -233,9 +252,8 @@ def _open_file(path, name: str):
 
 
 def _open_parquet(source, name: str) -> Table:
-    import pyarrow.parquet as pq
-
     cleanup = None
+    polars_types = None
     if source == STDIO:
         # Parquet keeps its index at the end of the file: stdin is copied to a temporary file first.
         spool = tempfile.TemporaryFile()
@@ -248,20 +266,61 @@ def _open_parquet(source, name: str) -> Table:
     else:
         handle = _open_file(source, name)
         cleanup = handle.close
-    try:
-        parquet = pq.ParquetFile(handle, pre_buffer=False)
-    except (pa.ArrowInvalid, pa.ArrowException, OSError) as exc:
-        cleanup()
-        raise DataError(f"not a readable Parquet file ({_first_line(exc)})", file=name) from None
+        polars_types = _simple_polars_types(source)
+    parquet = None
+
+    def parquet_file():
+        # pyarrow's reader, opened when first needed: a tenth of a second of imports, spared when
+        # polars does all the work.
+        nonlocal parquet
+        if parquet is None:
+            import pyarrow.parquet as pq
+
+            try:
+                parquet = pq.ParquetFile(handle, pre_buffer=False)
+            except (pa.ArrowInvalid, pa.ArrowException, OSError) as exc:
+                cleanup()
+                raise DataError(f"not a readable Parquet file ({_first_line(exc)})", file=name) from None
+        return parquet
 
     def batches():
         try:
-            yield from parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS)
+            yield from parquet_file().iter_batches(batch_size=PARQUET_BATCH_ROWS)
         except (pa.ArrowInvalid, pa.ArrowException, OSError) as exc:
             raise DataError(f"cannot read Parquet data ({_first_line(exc)})", file=name) from None
 
-    return Table(name, parquet.schema_arrow, batches(), text=False, fmt="parquet", cleanup=cleanup,
-                 parquet_path=None if source == STDIO else os.fspath(source))
+    path = None if source == STDIO else os.fspath(source)
+    if polars_types is None:
+        return Table(name, parquet_file().schema_arrow, batches(), text=False, fmt="parquet", cleanup=cleanup,
+                     parquet_path=path)
+    return Table(name, list(polars_types), batches(), text=False, fmt="parquet", cleanup=cleanup, parquet_path=path,
+                 load_schema=lambda: parquet_file().schema_arrow, polars_types=polars_types)
+
+
+def _simple_polars_types(path) -> dict | None:
+    """The column types of the Parquet file at ``path`` as polars reads them, when every one is an
+    integer, a float (not half), a boolean or text: pyarrow then reads the same kind of column
+    (integer, float, bool, or one of its text types). None otherwise, or when polars cannot say.
+
+    An extension type (pyarrow's bool8, uuid, ...) is the exception: polars reads its storage, so
+    a file that has one in its Arrow schema is left to pyarrow."""
+    import polars as pl
+
+    try:
+        types = dict(pl.read_parquet_schema(path))
+        stored = pl.read_parquet_metadata(path).get("ARROW:schema", "")
+    except Exception:  # pyarrow's reader gives the error, with its reason
+        return None
+    simple = (pl.Int8, pl.Int16, pl.Int32, pl.Int64, pl.UInt8, pl.UInt16, pl.UInt32, pl.UInt64, pl.Float32,
+              pl.Float64, pl.Boolean, pl.String)
+    if not types or not all(dtype in simple for dtype in types.values()):
+        return None
+    try:
+        if b"ARROW:extension:name" in base64.b64decode(stored):
+            return None
+    except ValueError:
+        return None
+    return types
 
 
 def text_schema(names: list[str]) -> pa.Schema:

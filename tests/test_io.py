@@ -420,3 +420,58 @@ def test_a_write_error_under_polars_comes_out_as_itself(tmp_path):
     with pytest.raises(OSError) as caught:
         normcli.io.sink_parquet(pl.from_arrow(table).lazy(), Full(), table.schema)
     assert caught.value.errno == errno.ENOSPC
+
+
+# ---------------------------------------------------------------------------------------------
+# A Parquet file's types as polars reads them
+
+
+@pytest.mark.parametrize("values,simple", [
+    (pa.array([1, 2], pa.int16()), True),
+    (pa.array([1, 2], pa.uint64()), True),
+    (pa.array([0.5, None], pa.float32()), True),
+    (pa.array([True, None]), True),
+    (pa.array(["a", None]), True),
+    (pa.array(["a", None], pa.large_string()), True),
+    (pa.array(["a", None], pa.string_view()), True),
+    (pa.array([7, 7]).dictionary_encode(), True),  # pyarrow reads it back as int64, as polars does
+    (pa.array([0.5, None], pa.float16()), False),
+    (pa.array(["a", "a"]).dictionary_encode(), False),
+    (pa.array([b"a", None]), False),
+    (pa.array([0, 1], pa.timestamp("us")), False),
+    (pa.ExtensionArray.from_storage(pa.bool8(), pa.array([1, 0], pa.int8())), False),
+], ids=lambda v: str(v.type) if isinstance(v, pa.Array) else str(v))
+def test_polars_view_of_a_parquet_file_is_used_only_when_pyarrow_reads_the_same_kinds(tmp_path, values, simple):
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "t.parquet"
+    pq.write_table(pa.table({"x": pa.array([1.5, 2.5]), "y": values}), path)
+    types = normcli.io._simple_polars_types(path)
+    assert (types is not None) == simple
+    if simple:
+        arrow = pq.read_schema(path).field("y").type
+        numeric = pa.types.is_integer(arrow) or pa.types.is_floating(arrow)
+        assert (types["y"].is_integer() or types["y"].is_float()) == numeric
+        assert list(types) == ["x", "y"]
+
+
+def test_polars_view_of_a_file_that_is_not_parquet_is_none(tmp_path):
+    (tmp_path / "t.parquet").write_bytes(b"PAR1 not really")
+    assert normcli.io._simple_polars_types(tmp_path / "t.parquet") is None
+
+
+def test_a_parquet_table_read_by_polars_alone_gives_pyarrows_schema_and_metadata_when_asked(tmp_path):
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "t.parquet"
+    table = pa.table({"x": [1.5, 2.5], "s": ["a", "b"]}).replace_schema_metadata({b"k": b"v"})
+    pq.write_table(table, path)
+    opened = open_table(str(path))
+    try:
+        assert opened.polars_types is not None and opened.names == ["x", "s"]
+        assert opened.metadata == {b"k": b"v"}  # as polars reads it
+        assert opened.schema.equals(table.schema, check_metadata=True)
+        assert opened.metadata == {b"k": b"v"}  # as pyarrow reads it
+        assert pa.Table.from_batches(list(opened.batches())).equals(table)
+    finally:
+        opened.close()

@@ -59,7 +59,20 @@ def test_paths_that_need_pyarrow_load_it_and_none_loads_pandas(plain):
     assert loaded_by("fit", "data.csv", "-p", "p.json", cwd=plain) == ["polars", "numpy"]
     assert loaded_by("apply", "data.csv", "-p", "p.json", "-o", "scaled.parquet", cwd=plain) == [
         "polars", "pyarrow", "numpy"]
-    assert loaded_by("invert", "scaled.parquet", "-o", "back.csv", cwd=plain) == ["polars", "pyarrow", "numpy"]
+    # Parquet output needs pyarrow's schema, and so does fit of a Parquet file.
+    assert loaded_by("apply", "scaled.parquet", "-p", "p.json", "-o", "again.parquet", cwd=plain) == [
+        "polars", "pyarrow", "numpy"]
+    assert loaded_by("fit", "scaled.parquet", "-p", "q.json", cwd=plain) == ["polars", "pyarrow", "numpy"]
+
+
+def test_a_parquet_file_of_simple_columns_is_written_to_csv_by_polars_alone(plain):
+    assert loaded_by("fit", "data.csv", "-p", "p.json", cwd=plain) == ["polars", "numpy"]
+    assert loaded_by("apply", "data.csv", "-p", "p.json", "-o", "scaled.parquet", cwd=plain) == [
+        "polars", "pyarrow", "numpy"]
+    # The sidecar comes from the file's metadata, read by polars too.
+    assert loaded_by("invert", "scaled.parquet", "-o", "back.csv", cwd=plain) == ["polars"]
+    assert (plain / "back.csv").read_text() == (plain / "data.csv").read_text()
+    assert loaded_by("apply", "scaled.parquet", "-p", "p.json", "-o", "twice.csv", cwd=plain) == ["polars"]
 
 
 def test_a_lazy_module_imports_on_first_read_and_then_reads_as_the_module():

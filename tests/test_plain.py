@@ -168,6 +168,7 @@ def parquet_table():
         "flag": pa.array([i % 3 == 0 for i in range(n)]),
         'a "name",\r with  spaces ': pa.array([None if i % 11 == 0 else f"n{i % 4}" for i in range(n)]),
         "big": pa.array([f"x,{i}" for i in range(n)], pa.large_string()),
+        "view": pa.array([None if i % 13 == 0 else f"v {i}" for i in range(n)], pa.string_view()),
         "when": pa.array([datetime.datetime(2024, 1, 1) + datetime.timedelta(hours=i) for i in range(n)]),
         "cat": pa.array([f"c{i % 3}" for i in range(n)]).dictionary_encode(),
         "money": pa.array([decimal.Decimal(i) / 100 for i in range(n)], pa.decimal128(10, 2)),
