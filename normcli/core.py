@@ -291,32 +291,38 @@ def _fit_sources(sources, scaler, picked, excluded, input_format, csv, progress,
     candidates: list[_Candidate] | None = None
     rows = 0
     for source in sources:
-        table = _open(source, input_format, csv)
+        opened = _open(source, input_format, csv)
         try:
-            if candidates is None:
-                candidates = _candidates(table, scaler, picked, excluded)
-            else:
-                present = set(table.names)
-                for candidate in candidates:
-                    if candidate.dropped:
-                        continue
-                    if candidate.name not in present:
-                        raise DataError("column is missing here but present in the first input", file=table.name,
-                                        column=candidate.name)
-                    problem = _not_numeric(table, candidate.name)
-                    if problem:
-                        if picked:
-                            raise DataError(problem, file=table.name, column=candidate.name)
-                        candidate.dropped = True  # text here: not scaled by default, as in one input
-                        continue
-                    candidate.meet(table)
-            if plain and table.plain is not None:
-                rows += _accumulate_plain(table, candidates, bool(picked), csv, progress)
-            else:
-                rows += _accumulate(table, candidates, bool(picked), csv, progress)
+            for table in opened.parts or [opened]:  # the files of a data set, each an input
+                if candidates is None:
+                    candidates = _candidates(table, scaler, picked, excluded)
+                else:
+                    _meet(table, candidates, picked)
+                if plain and table.plain is not None:
+                    rows += _accumulate_plain(table, candidates, bool(picked), csv, progress)
+                else:
+                    rows += _accumulate(table, candidates, bool(picked), csv, progress)
         finally:
-            table.close()
+            opened.close()
     return candidates, rows
+
+
+def _meet(table: Table, candidates: list[_Candidate], picked) -> None:
+    """Check another input of the same fit against the first: every fitted column present and numeric."""
+    present = set(table.names)
+    for candidate in candidates:
+        if candidate.dropped:
+            continue
+        if candidate.name not in present:
+            raise DataError("column is missing here but present in the first input", file=table.name,
+                            column=candidate.name)
+        problem = _not_numeric(table, candidate.name)
+        if problem:
+            if picked:
+                raise DataError(problem, file=table.name, column=candidate.name)
+            candidate.dropped = True  # text here: not scaled by default, as in one input
+            continue
+        candidate.meet(table)
 
 
 def _accumulate(table: Table, candidates: list[_Candidate], picked: bool, csv: CsvOptions, progress) -> int:
@@ -665,21 +671,22 @@ def _transform_batches(table: Table, sidecar: Sidecar, inverse: bool, csv: CsvOp
     if refused is not None:
         scaled.append(refused.alias(_REFUSED))
     positions = {name: schema.get_field_index(name) for name in names}
-    offset = 0
-    for batch in table.batches():
-        frame = _frame(batch, names)
-        try:
-            parsed = frame.select(parse)
-        except pl.exceptions.PolarsError as exc:
-            raise _diagnose(frame, table, sidecar, csv, offset, exc) from None
-        arrays = list(batch.columns)
-        for column, array in zip(sidecar.columns, _scaled_arrays(parsed, scaled, sidecar, inverse, schema, table.name,
-                                                                 offset)):
-            arrays[positions[column.name]] = array
-        yield pa.RecordBatch.from_arrays(arrays, schema=schema)
-        offset += batch.num_rows
-        if progress:
-            progress(batch.num_rows)
+    for part in table.parts or [table]:  # an error names the file of a data set, and its row there
+        offset = 0
+        for batch in part.batches():
+            frame = _frame(batch, names)
+            try:
+                parsed = frame.select(parse)
+            except pl.exceptions.PolarsError as exc:
+                raise _diagnose(frame, part, sidecar, csv, offset, exc) from None
+            arrays = list(batch.columns)
+            for column, array in zip(sidecar.columns, _scaled_arrays(parsed, scaled, sidecar, inverse, schema,
+                                                                     part.name, offset)):
+                arrays[positions[column.name]] = array
+            yield pa.RecordBatch.from_arrays(arrays, schema=schema)
+            offset += batch.num_rows
+            if progress:
+                progress(batch.num_rows)
 
 
 def _scaled_arrays(parsed: pl.DataFrame, scaled: list[pl.Expr], sidecar: Sidecar, inverse: bool, schema: pa.Schema,

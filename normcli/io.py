@@ -103,9 +103,11 @@ class Table:
 
     def __init__(self, name: str, columns: pa.Schema | list[str], batches: Iterator[pa.RecordBatch], *, text: bool,
                  fmt: str, cleanup=None, plain: PlainCsv | None = None, parquet_path=None,
-                 load_schema: Callable[[], pa.Schema] | None = None, polars_types: dict | None = None):
+                 load_schema: Callable[[], pa.Schema] | None = None, polars_types: dict | None = None,
+                 parts: list[Table] | None = None):
         """``columns``: the batches' schema, or the names alone with ``load_schema`` to read it when
-        first needed (for text, every column a string, it is built)."""
+        first needed (for text, every column a string, it is built). ``parts``: the files of a data
+        set, each a Table with the data set's schema, whose batches are the data set's in turn."""
         self.name = name
         if isinstance(columns, list):
             self.names, self._schema = columns, None
@@ -121,6 +123,7 @@ class Table:
         self.parquet_path = parquet_path  # a Parquet file (not stdin) that polars may scan instead
         self._batches = batches
         self._cleanup = cleanup
+        self.parts = parts
         duplicate = _first_duplicate(self.names)  # a CSV header is checked as it is read
         if duplicate is not None:
             self.close()
@@ -213,7 +216,8 @@ def _is_glob(path: str) -> bool:
 
 
 def _open_parquet_dataset(source, name: str) -> Table:
-    """A directory (hive-partitioned or not) or a glob of Parquet files, read as one table."""
+    """A directory (hive-partitioned or not) or a glob of Parquet files, read as one table: its
+    files in name order, each a part of it (``Table.parts``) named by its own path."""
     import glob
 
     import pyarrow.dataset as ds
@@ -226,18 +230,59 @@ def _open_parquet_dataset(source, name: str) -> Table:
             raise FileError("no file matches", file=name)
     try:
         dataset = ds.dataset(paths, format="parquet", partitioning="hive")
+        fragments = sorted(dataset.get_fragments(), key=lambda fragment: fragment.path)
+        if not fragments:
+            raise FileError("no Parquet files in the directory", file=name)
+        schema = _dataset_schema(fragments, dataset.partitioning.schema)
     except (pa.ArrowInvalid, pa.ArrowException, OSError) as exc:
         raise DataError(f"not a readable Parquet data set ({_first_line(exc)})", file=name) from None
-    if not dataset.files:
-        raise FileError("no Parquet files in the directory", file=name)
 
-    def batches():
+    def batches(fragment, part_name):
         try:
-            yield from dataset.to_batches(batch_size=PARQUET_BATCH_ROWS, use_threads=True)
+            yield from fragment.to_batches(schema=schema, batch_size=PARQUET_BATCH_ROWS, use_threads=True)
         except (pa.ArrowInvalid, pa.ArrowException, OSError) as exc:
-            raise DataError(f"cannot read Parquet data ({_first_line(exc)})", file=name) from None
+            raise DataError(f"cannot read Parquet data ({_first_line(exc)})", file=part_name) from None
 
-    return Table(name, dataset.schema, batches(), text=False, fmt="parquet")
+    parts = [Table(display_name(f.path), schema, batches(f, display_name(f.path)), text=False, fmt="parquet")
+             for f in fragments]
+    return Table(name, schema, (batch for part in parts for batch in part._batches), text=False, fmt="parquet",
+                 parts=parts)
+
+
+def _dataset_schema(fragments, partitions: pa.Schema) -> pa.Schema:
+    """The schema of a data set's files read as one table: every file has the first file's columns,
+    no others, each of the same type, or a number where the first has a number (integers of
+    several widths are read as the widest, integers beside floats as floats, as pyarrow promotes
+    them); then the hive partition columns. A file that differs is an error naming it and the column."""
+    first = _physical_schema(fragments[0])
+    first_name = display_name(fragments[0].path)
+    schema = first
+    for fragment in fragments[1:]:
+        here = _physical_schema(fragment)
+        name = display_name(fragment.path)
+        for field in first:
+            if here.get_field_index(field.name) < 0:
+                raise DataError(f"missing here but present in {first_name}", file=name, column=field.name)
+        for field in here:
+            if first.get_field_index(field.name) < 0:
+                raise DataError(f"present here but not in {first_name}", file=name, column=field.name)
+            before = first.field(field.name).type
+            if field.type != before and not (_is_number(field.type) and _is_number(before)):
+                raise DataError(f"{field.type} here but {before} in {first_name}", file=name,
+                                column=field.name)
+        schema = pa.unify_schemas([schema, here], promote_options="permissive")
+    return pa.unify_schemas([schema, partitions], promote_options="permissive") if len(partitions) else schema
+
+
+def _physical_schema(fragment) -> pa.Schema:
+    try:
+        return fragment.physical_schema
+    except (pa.ArrowException, OSError) as exc:
+        raise DataError(f"not a readable Parquet file ({_first_line(exc)})", file=display_name(fragment.path)) from None
+
+
+def _is_number(dtype: pa.DataType) -> bool:
+    return pa.types.is_integer(dtype) or pa.types.is_floating(dtype)
 
 
 def _open_file(path, name: str):

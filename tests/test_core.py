@@ -257,3 +257,66 @@ def test_invert_to_parquet_refuses_a_gap_in_a_column_fitted_as_not_nullable(tmp_
     assert not target.exists()
     normcli.invert(str(scaled), sidecar, str(tmp_path / "back.csv"))  # CSV has no such rule
     assert (tmp_path / "back.csv").read_text().splitlines()[2] == ('""' if writer == "polars" else ",b")
+
+
+def _data_set(directory, frame: pl.DataFrame, cuts=(0, 300, 301, 700)) -> list[str]:
+    """``frame`` cut into Parquet files part-0.parquet, ... (the first empty): their paths."""
+    directory.mkdir(parents=True, exist_ok=True)
+    bounds = [*cuts, frame.height]
+    paths = []
+    for i, (start, end) in enumerate(zip(bounds, bounds[1:])):
+        paths.append(str(directory / f"part-{i}.parquet"))
+        frame[start:end].write_parquet(paths[-1])
+    return paths
+
+
+def test_fit_over_a_directory_or_a_glob_is_fit_over_its_files(frame, tmp_path):
+    from sklearn.preprocessing import StandardScaler
+
+    paths = _data_set(tmp_path / "ds", frame)
+    files = normcli.fit(paths)
+    for source in (tmp_path / "ds", f"{tmp_path}/ds/part-*.parquet"):
+        assert normcli.fit(str(source)).to_json() == files.to_json()
+    oracle = StandardScaler().fit(frame.select("id", "x").to_numpy().astype(float))
+    assert [files[n].parameters["mean"] for n in ("id", "x")] == pytest.approx(oracle.mean_, rel=1e-12)
+    assert [files[n].parameters["scale"] for n in ("id", "x")] == pytest.approx(oracle.scale_, rel=1e-12)
+
+
+def test_a_data_set_of_integer_and_float_files_is_fitted_as_floats(tmp_path):
+    directory = tmp_path / "ds"
+    directory.mkdir()
+    pl.DataFrame({"x": [1, 2]}).write_parquet(directory / "a.parquet")
+    pl.DataFrame({"x": [3.5]}).write_parquet(directory / "b.parquet")
+    sidecar = normcli.fit(str(directory))
+    assert sidecar["x"].dtype == "double" and sidecar["x"].count == 3
+    assert sidecar["x"].parameters["mean"] == pytest.approx(6.5 / 3, rel=1e-15)
+
+
+def test_hive_partitions_are_columns_of_the_data_set(frame, tmp_path):
+    _data_set(tmp_path / "ds" / "year=2023", frame[:500])
+    _data_set(tmp_path / "ds" / "year=2024", frame[500:], cuts=(0, 200))
+    with_years = frame.with_columns(year=pl.Series([2023] * 500 + [2024] * 500, dtype=pl.Int32))
+    sidecar = normcli.fit(str(tmp_path / "ds"), exclude=["year"])
+    assert sidecar.to_json() == normcli.fit(frame).to_json()
+    assert normcli.fit(str(tmp_path / "ds"))["year"].parameters["mean"] == 2023.5  # numeric, so scaled by default
+    normcli.apply(str(tmp_path / "ds"), sidecar, str(tmp_path / "scaled.parquet"))
+    normcli.invert(str(tmp_path / "scaled.parquet"), output=str(tmp_path / "back.parquet"))
+    assert pl.read_parquet(tmp_path / "back.parquet").equals(with_years)
+
+
+def test_an_error_in_a_data_set_names_the_file_and_its_row(tmp_path):
+    directory = tmp_path / "ds"
+    directory.mkdir()
+    pl.DataFrame({"x": [1.0, 2.0]}).write_parquet(directory / "a.parquet")
+    pl.DataFrame({"x": [3.0, float("inf")]}).write_parquet(directory / "b.parquet")
+    with pytest.raises(normcli.DataError) as info:
+        normcli.fit(str(directory))
+    assert str(info.value) == f"{directory}/b.parquet: column 'x', row 2: infinite value; fit needs finite numbers: 'inf'"
+    # apply and invert too: fitted on integers, a scaled value that is not the image of one.
+    sidecar = normcli.fit(pl.DataFrame({"x": [1, 2, 4]}))
+    normcli.apply(pl.DataFrame({"x": [1.0]}), sidecar).write_parquet(directory / "a.parquet")
+    normcli.apply(pl.DataFrame({"x": [2.0, 2.5]}), sidecar).write_parquet(directory / "b.parquet")
+    with pytest.raises(normcli.DataError) as info:
+        normcli.invert(str(directory), sidecar, str(tmp_path / "back.csv"))
+    assert str(info.value).startswith(f"{directory}/b.parquet: column 'x', row 2: not a whole number")
+    assert not (tmp_path / "back.csv").exists()

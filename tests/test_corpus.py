@@ -165,6 +165,17 @@ def a_file_where_a_directory_should_be(tmp: Path) -> None:
     (tmp / "file.txt").write_bytes(b"not a directory\n")
 
 
+def parquet_data_set(second: dict) -> Callable[[Path], None]:
+    """A directory {tmp}/ds of two Parquet files: a.parquet (x = 1, 2, 3) and b.parquet, ``second``."""
+    def setup(tmp: Path) -> None:
+        import pyarrow as pa
+
+        (tmp / "ds").mkdir()
+        pq.write_table(pa.table({"x": [1.0, 2.0, 3.0]}), tmp / "ds" / "a.parquet")
+        pq.write_table(pa.table(second), tmp / "ds" / "b.parquet")
+    return setup
+
+
 # ---------------------------------------------------------------------------------------------
 # The table. Paths: corpus files by name (the commands run in tests/corpus); {tmp} is the case's
 # own temporary directory; an error case writes to {tmp}/out.* so that "no output" can be checked.
@@ -376,6 +387,15 @@ CASES = [
     Case("parquet_truncated_apply", (("apply", "truncated.parquet", "-p", G, "-o", "{tmp}/out.parquet"),), 1,
          re.compile(r"Error: truncated\.parquet: not a readable Parquet file \([^\n]+\)\n"),
          doc=("Parquet file cut in half, apply", "refused; no output file")),
+    Case("parquet_data_set_type_differs", (("fit", "{tmp}/ds", "-p", S),), 1,
+         err("{tmp}/ds/b.parquet: column 'x': string here but double in {tmp}/ds/a.parquet"),
+         setup=parquet_data_set({"x": ["4"]}),
+         doc=("directory of Parquet files where a column is text in one file, numbers in another",
+              "refused, naming the file and the column")),
+    Case("parquet_data_set_missing_column", (("apply", "{tmp}/ds", "-p", G, "-o", "{tmp}/out.parquet"),), 1,
+         err("{tmp}/ds/b.parquet: column 'x': missing here but present in {tmp}/ds/a.parquet"),
+         setup=parquet_data_set({"y": [4.0]}),
+         doc=("directory of Parquet files where one file lacks a column", "refused; no output file")),
     # --- sidecars ------------------------------------------------------------------------------
     Case("sidecar_string_scale", (("apply", "x.csv", "-p", "sidecar_string_scale.json", "-o", OUT),), 1,
          err("sidecar_string_scale.json: not a valid sidecar: columns[0].parameters.scale: '2' is not of type 'number'"),

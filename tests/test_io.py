@@ -475,3 +475,69 @@ def test_a_parquet_table_read_by_polars_alone_gives_pyarrows_schema_and_metadata
         assert pa.Table.from_batches(list(opened.batches())).equals(table)
     finally:
         opened.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Parquet data sets: a directory or a glob, read as one table of parts
+
+
+def _write_parts(directory, parts: dict) -> None:
+    import pyarrow.parquet as pq
+
+    for relative, table in parts.items():
+        path = directory / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(table, path)
+
+
+def test_a_data_set_is_its_files_in_name_order_each_a_part_named_by_its_path(tmp_path):
+    _write_parts(tmp_path, {
+        "b.parquet": pa.table({"x": [3.0], "n": pa.array([3], pa.int64())}),
+        "a.parquet": pa.table({"n": pa.array([1, 2], pa.int32()), "x": [1.0, 2.0]}),  # columns in another order
+        "c.parquet": pa.table({"x": pa.array([4], pa.int16()), "n": pa.array([None], pa.int8())}),
+    })
+    for source in (tmp_path, f"{tmp_path}/*.parquet"):
+        table = open_table(str(source))
+        assert [part.name for part in table.parts] == [f"{tmp_path}/{n}.parquet" for n in "abc"]
+        # The first file's order; integers of several widths as the widest, beside floats as floats.
+        assert table.schema == pa.schema([("n", pa.int64()), ("x", pa.float64())])
+        assert all(part.schema == table.schema for part in table.parts)
+        whole = pa.Table.from_batches(list(table.batches()), schema=table.schema)
+        assert whole.to_pydict() == {"n": [1, 2, 3, None], "x": [1.0, 2.0, 3.0, 4.0]}
+
+
+def test_a_column_nullable_in_any_file_is_nullable_in_the_data_set(tmp_path):
+    strict = pa.schema([pa.field("x", pa.float64(), nullable=False)])
+    _write_parts(tmp_path, {"a.parquet": pa.table({"x": [1.0]}, schema=strict),
+                            "b.parquet": pa.table({"x": [None, 2.0]})})
+    assert open_table(str(tmp_path)).schema.field("x").nullable
+
+
+def test_hive_partitions_are_columns_after_the_files_columns(tmp_path):
+    _write_parts(tmp_path, {"year=2023/a.parquet": pa.table({"x": [1.0, 2.0]}),
+                            "year=2024/b.parquet": pa.table({"x": [3.0]})})
+    table = open_table(str(tmp_path))
+    assert table.names == ["x", "year"]
+    assert [part.name for part in table.parts] == [f"{tmp_path}/year=2023/a.parquet", f"{tmp_path}/year=2024/b.parquet"]
+    rows = pa.Table.from_batches(list(table.parts[1].batches()), schema=table.schema).to_pydict()
+    assert rows == {"x": [3.0], "year": [2024]}
+
+
+@pytest.mark.parametrize("second, message", [
+    (pa.table({"x": ["u"], "y": [1]}), "column 'x': string here but double in {a}"),
+    (pa.table({"x": [1.0]}), "column 'y': missing here but present in {a}"),
+    (pa.table({"x": [1.0], "y": [1], "z": [1]}), "column 'z': present here but not in {a}"),
+    (pa.table({"x": [1.0], "y": [True]}), "column 'y': bool here but int64 in {a}"),
+])
+def test_a_file_that_does_not_fit_the_data_set_is_named_with_its_column(tmp_path, second, message):
+    _write_parts(tmp_path, {"a.parquet": pa.table({"x": [1.0], "y": [1]}), "b.parquet": second})
+    with pytest.raises(DataError) as info:
+        open_table(str(tmp_path))
+    assert str(info.value) == f"{tmp_path}/b.parquet: " + message.format(a=f"{tmp_path}/a.parquet")
+
+
+def test_a_file_of_a_data_set_that_is_not_parquet_is_named(tmp_path):
+    _write_parts(tmp_path, {"a.parquet": pa.table({"x": [1.0]})})
+    (tmp_path / "b.parquet").write_bytes(b"not parquet at all\n")
+    with pytest.raises(DataError, match=rf"^{tmp_path}/b\.parquet: not a readable Parquet file \(.+\)$"):
+        open_table(str(tmp_path))
