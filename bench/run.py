@@ -155,6 +155,10 @@ class Step:
     argv: list[str]
     stdin: Path | None = None  # fed through `cat FILE |`, a real pipe
     stdout: Path | None = None
+    # The file the step writes: removed before each run, or with ``replace`` left from the run
+    # before (made by an untimed run the first time), so the step replaces an existing file.
+    output: Path | None = None
+    replace: bool = False
 
 
 @dataclass
@@ -186,8 +190,21 @@ class Result:
         return statistics.median(self.rss_kib) / 1024 if self.rss_kib and not self.error else None
 
 
+def prepare_output(step: Step) -> None:
+    """Remove the step's output, or make sure there is one to replace; then write every file to
+    disk, so that no run pays for the writing-back of the one before."""
+    if step.output is None:
+        return
+    if not step.replace:
+        step.output.unlink(missing_ok=True)
+    elif not step.output.exists():
+        subprocess.run(step.argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.sync()
+
+
 def measure(step: Step, log: Path) -> tuple[float, int]:
     """Wall seconds and peak RSS (KiB) of one command; with ``stdin`` the pipe's wall, normcli's RSS."""
+    prepare_output(step)
     with open(step.stdout or os.devnull, "wb") as out, open(log, "wb") as err:
         start = time.perf_counter()
         feeder = subprocess.Popen(["cat", str(step.stdin)], stdout=subprocess.PIPE) if step.stdin else None
@@ -288,7 +305,14 @@ def fit_groups(b: Bench) -> list[Group]:
     ], b.repeat)]
 
 
+POLARS_SCRIPT = "polars lazy scan -> sink"
+REPLACING = ", replacing its output"
+
+
 def transform_groups(b: Bench) -> list[Group]:
+    """Each transform writes a new file (the one before removed), and replaces an existing one: normcli
+    writes a temporary file and renames it over the old, which the file system frees then, at the
+    end; polars truncates the old file as it opens it, at the start, beside the work."""
     cases = [  # title, command, input, output format
         ("apply CSV->CSV", "apply", b.csv, "csv"),
         ("invert CSV->CSV", "invert", b.path("scaled.csv"), "csv"),
@@ -296,19 +320,28 @@ def transform_groups(b: Bench) -> list[Group]:
         ("apply CSV->Parquet", "apply", b.csv, "parquet"),
         ("apply Parquet->CSV", "apply", b.parquet, "csv"),
     ]
-    return [Group(title, [
-        Job(f"normcli {command}", [Step(b.nc(command, source, "-p", b.params, "-o", b.out(f"normcli.{fmt}")))]),
-        Job("polars lazy scan -> sink", [Step(b.py("polars_scale", command, source, b.params, b.out(f"polars.{fmt}")))]),
-    ], b.repeat) for title, command, source, fmt in cases]
+    def jobs(command, source, fmt, replace):
+        normcli, polars = b.out(f"normcli{'-r' if replace else ''}.{fmt}"), b.out(f"polars{'-r' if replace else ''}.{fmt}")
+        suffix = REPLACING if replace else ""
+        return [Job(f"normcli {command}{suffix}", [Step(b.nc(command, source, "-p", b.params, "-o", normcli),
+                                                        output=normcli, replace=replace)]),
+                Job(f"{POLARS_SCRIPT}{suffix}", [Step(b.py("polars_scale", command, source, b.params, polars),
+                                                      output=polars, replace=replace)])]
+
+    return [Group(title, jobs(command, source, fmt, False) + jobs(command, source, fmt, True), b.repeat)
+            for title, command, source, fmt in cases]
 
 
 def end_to_end_groups(b: Bench) -> list[Group]:
     sidecar = b.out("e2e.json")
     return [Group("zscore fit + apply, CSV->CSV", [
         Job("normcli fit + apply", [Step(b.nc("fit", b.csv, "-p", sidecar)),
-                                    Step(b.nc("apply", b.csv, "-p", sidecar, "-o", b.out("normcli.csv")))]),
-        Job("pandas read_csv + StandardScaler + to_csv", [Step(b.py("pandas_sklearn", b.csv, b.out("pandas.csv")))]),
-        Job("DuckDB SQL COPY to CSV", [Step(b.py("duckdb_zscore", b.csv, b.out("duckdb.csv")))]),
+                                    Step(b.nc("apply", b.csv, "-p", sidecar, "-o", b.out("normcli.csv")),
+                                         output=b.out("normcli.csv"))]),
+        Job("pandas read_csv + StandardScaler + to_csv", [Step(b.py("pandas_sklearn", b.csv, b.out("pandas.csv")),
+                                                               output=b.out("pandas.csv"))]),
+        Job("DuckDB SQL COPY to CSV", [Step(b.py("duckdb_zscore", b.csv, b.out("duckdb.csv")),
+                                            output=b.out("duckdb.csv"))]),
     ], b.repeat)]
 
 
@@ -327,8 +360,10 @@ def stdin_groups(b: Bench) -> list[Group]:
         b.checks["stdin byte-identical"] = same
 
     return [Group("apply CSV->CSV, stdin -> stdout vs file -> file", [
-        Job("normcli apply FILE -o FILE", [Step(b.nc("apply", b.csv, "-p", b.params, "-o", from_file))]),
-        Job("cat FILE | normcli apply - > FILE", [Step(b.nc("apply", "-", "-p", b.params), stdin=b.csv, stdout=from_stdin)]),
+        Job("normcli apply FILE -o FILE", [Step(b.nc("apply", b.csv, "-p", b.params, "-o", from_file),
+                                                output=from_file)]),
+        Job("cat FILE | normcli apply - > FILE", [Step(b.nc("apply", "-", "-p", b.params), stdin=b.csv,
+                                                       stdout=from_stdin, output=from_stdin)]),
     ], b.repeat, after=compare)]
 
 
@@ -430,12 +465,13 @@ def targets(b: Bench, results: dict) -> list[list[str]]:
         text = shown or ("-" if value is None else f"{value:.2f}{unit}")
         rows.append([target, goal, text, verdict(value, limit, at_most, unit)])
 
-    polars = "polars lazy scan -> sink"
     add("fit zscore CSV", "<= 1.1x polars script",
         ratio(wall("fit zscore, CSV", "normcli fit"), wall("fit zscore, CSV", "polars scan_csv + streaming stats")), 1.1)
     for title, command in [("apply CSV->CSV", "apply"), ("invert CSV->CSV", "invert"), ("apply Parquet->Parquet", "apply"),
                            ("apply CSV->Parquet", "apply"), ("apply Parquet->CSV", "apply")]:
-        add(title, "<= 1.1x polars lazy script", ratio(wall(title, f"normcli {command}"), wall(title, polars)), 1.1)
+        for suffix, output in (("", "new output"), (REPLACING, "replacing the output")):
+            add(f"{title}, {output}", "<= 1.1x polars lazy script",
+                ratio(wall(title, f"normcli {command}{suffix}"), wall(title, f"{POLARS_SCRIPT}{suffix}")), 1.1)
     e2e = "zscore fit + apply, CSV->CSV"
     add("pandas + sklearn fit+apply", "normcli >= 15x faster",
         ratio(wall(e2e, "pandas read_csv + StandardScaler + to_csv"), wall(e2e, "normcli fit + apply")), 15, at_most=False)
@@ -521,7 +557,9 @@ def report(b: Bench, groups: list[Group], results: dict, command: str, sizes: di
         f"so the harness imports no data library: its own peak RSS ({resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB) "
         "is the floor of every figure. **x ref** = median wall / median wall of the first job of the group "
         "(above 1: slower than the reference). The `cat |` job's wall includes `cat`; its RSS is normcli's. "
-        "normcli's package is byte-compiled first, as a regular install is.", "",
+        "normcli's package is byte-compiled first, as a regular install is. Before each run of a job that writes a "
+        "file, its output is removed (a new output), or left from the run before where the job says \"replacing its "
+        "output\", and `sync` writes every file to disk, outside the timing.", "",
         "## Timings", "", *timing, "",
         f"## Peak RSS by method (fit, then apply CSV->CSV; median of {b.repeat} run{'s' * (b.repeat != 1)})", "",
         *table(memory[0], memory[1:]), "",
