@@ -588,8 +588,11 @@ def _scaled(x: pl.Expr, column: ColumnParams, inverse: bool, *,
         x = column.scaler.inverse(x, column.parameters)
         origin = _origin(column)
         if column.decimals is not None and not math.isnan(origin):
-            # Values too far from the grid to be sure of (this includes any above 15 digits).
-            refused.append(((x.abs() + origin) >= _SAFE_STEPS * 10.0 ** -column.decimals) & x.is_finite())
+            # Values too far from the grid to be sure of (this includes any above 15 digits). Where
+            # NaN is refused, one comparison says it for NaN as well (a NaN in, a NaN here: polars
+            # orders NaN above every number), and for infinities, which the careful path also takes.
+            extent, limit = x.abs() + origin, _SAFE_STEPS * 10.0 ** -column.decimals
+            refused = [(extent >= limit) & x.is_finite()] if nan_is_missing else [~(extent < limit)]
         result = _restore(x, column)
         if column.integer and not math.isnan(origin):
             # Not a whole number: apply was given one the fit never saw; _transformed names it.
