@@ -190,21 +190,20 @@ class Result:
         return statistics.median(self.rss_kib) / 1024 if self.rss_kib and not self.error else None
 
 
-def prepare_output(step: Step) -> None:
+def prepare(step: Step) -> None:
     """Remove the step's output, or make sure there is one to replace; then write every file to
-    disk, so that no run pays for the writing-back of the one before."""
-    if step.output is None:
-        return
-    if not step.replace:
+    disk, so that no run pays for the writing-back of what ran before it (the data generated, the
+    outputs of other jobs)."""
+    if step.output is not None and not step.replace:
         step.output.unlink(missing_ok=True)
-    elif not step.output.exists():
+    elif step.output is not None and not step.output.exists():
         subprocess.run(step.argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     os.sync()
 
 
 def measure(step: Step, log: Path) -> tuple[float, int]:
     """Wall seconds and peak RSS (KiB) of one command; with ``stdin`` the pipe's wall, normcli's RSS."""
-    prepare_output(step)
+    prepare(step)
     with open(step.stdout or os.devnull, "wb") as out, open(log, "wb") as err:
         start = time.perf_counter()
         feeder = subprocess.Popen(["cat", str(step.stdin)], stdout=subprocess.PIPE) if step.stdin else None
@@ -559,7 +558,7 @@ def report(b: Bench, groups: list[Group], results: dict, command: str, sizes: di
         "(above 1: slower than the reference). The `cat |` job's wall includes `cat`; its RSS is normcli's. "
         "normcli's package is byte-compiled first, as a regular install is. Before each run of a job that writes a "
         "file, its output is removed (a new output), or left from the run before where the job says \"replacing its "
-        "output\", and `sync` writes every file to disk, outside the timing.", "",
+        "output\"; before every run `sync` writes every file to disk, outside the timing.", "",
         "## Timings", "", *timing, "",
         f"## Peak RSS by method (fit, then apply CSV->CSV; median of {b.repeat} run{'s' * (b.repeat != 1)})", "",
         *table(memory[0], memory[1:]), "",

@@ -1196,6 +1196,3 @@ class ParquetWriter:
         self._pending = []
         with contextlib.suppress(Exception):
             self._writer.close()
-
-
-
