@@ -34,6 +34,8 @@ HERE = Path(__file__).resolve().parent
 SEED = 20240603
 CHUNK_ROWS = 1_000_000
 LARGE_ROWS = 10_000_000
+DATASET_FILES = 10
+DATASET_GROUP = f"fit zscore, Parquet: one file vs a directory of {DATASET_FILES} files"
 MEMORY_METHODS = ("zscore", "minmax", "maxabs", "decimal")
 FLOAT_COLUMNS = {  # name: (mean, std) of the normal floats, written with 6 decimals
     "f0": (0.0, 1.0), "f1": (100.0, 15.0), "f2": (-50.0, 3.0), "f3": (1000.0, 200.0),
@@ -48,7 +50,7 @@ SCRIPTS = {
     "polars_stats": '''
 import sys
 import polars as pl
-lf = pl.scan_csv(sys.argv[1])
+lf = pl.scan_csv(sys.argv[1]) if sys.argv[1].endswith(".csv") else pl.scan_parquet(sys.argv[1])
 numeric = [n for n, t in lf.collect_schema().items() if t.is_numeric()]
 stats = [e for c in numeric for e in (
     pl.col(c).mean().alias(f"{c} mean"), pl.col(c).std(ddof=0).alias(f"{c} std"),
@@ -106,8 +108,10 @@ con.execute(f"COPY (WITH s AS (SELECT {stats} FROM {read}) SELECT {cols} FROM {r
 # Data
 
 
-def generate(rows: int, csv: Path, parquet: Path | None = None, one_row: Path | None = None) -> None:
-    """``rows`` rows from the fixed seed as CSV (and Parquet, and the first row alone), 1M at a time.
+def generate(rows: int, csv: Path, parquet: Path | None = None, one_row: Path | None = None,
+             dataset: Path | None = None) -> None:
+    """``rows`` rows from the fixed seed as CSV (and Parquet, the first row alone, and the same
+    rows as a directory of DATASET_FILES Parquet files), 1M at a time.
 
     Runs in a child process (``--generate``): the harness itself imports no numpy or polars, because a
     child's ru_maxrss starts from the RSS of the process it was forked from.
@@ -133,6 +137,12 @@ def generate(rows: int, csv: Path, parquet: Path | None = None, one_row: Path | 
                 writer.write_table(table)
             if one_row is not None and start == 0:
                 frame.head(1).write_csv(one_row)
+            if dataset is not None:
+                dataset.mkdir(exist_ok=True)
+                per_file = -(-rows // DATASET_FILES)
+                for offset in range(0, n, per_file):
+                    index = (start + offset) // per_file
+                    frame.slice(offset, per_file).write_parquet(dataset / f"part-{index:02d}.parquet", compression="zstd")
     if writer is not None:
         writer.close()
 
@@ -282,6 +292,10 @@ class Bench:
         return self.path("data.parquet")
 
     @property
+    def dataset(self) -> Path:
+        return self.path("dataset")
+
+    @property
     def params(self) -> Path:
         return self.path("data.normcli.json")
 
@@ -306,6 +320,21 @@ def fit_groups(b: Bench) -> list[Group]:
 
 POLARS_SCRIPT = "polars lazy scan -> sink"
 REPLACING = ", replacing its output"
+
+
+def dataset_groups(b: Bench) -> list[Group]:
+    """fit over a directory of Parquet files, beside fit over the same rows in one file."""
+    from_file, from_dataset = b.out("file.json"), b.out("dataset.json")
+
+    def compare():
+        same = from_file.exists() and from_dataset.exists() and filecmp.cmp(from_file, from_dataset, shallow=False)
+        b.checks["data set sidecar identical"] = same
+
+    return [Group(DATASET_GROUP, [
+        Job("normcli fit FILE", [Step(b.nc("fit", b.parquet, "-p", from_file))]),
+        Job("normcli fit DIRECTORY", [Step(b.nc("fit", b.dataset, "-p", from_dataset))]),
+        Job("polars scan_parquet(DIRECTORY) + streaming stats", [Step(b.py("polars_stats", b.dataset))]),
+    ], b.repeat, after=compare)]
 
 
 def transform_groups(b: Bench) -> list[Group]:
@@ -389,7 +418,8 @@ def memory_groups(b: Bench) -> list[Group]:
     return groups
 
 
-FAMILIES = [fit_groups, transform_groups, end_to_end_groups, robust_groups, stdin_groups, startup_groups]
+FAMILIES = [fit_groups, dataset_groups, transform_groups, end_to_end_groups, robust_groups, stdin_groups,
+            startup_groups]
 
 # ---------------------------------------------------------------------------------------------
 # Reporting
@@ -496,6 +526,14 @@ def targets(b: Bench, results: dict) -> list[list[str]]:
     stated = ", ".join(f"{mib(r.rss_mib)} MiB at {label}" for label, r in robust)
     rows.append(["robust fit memory", "stated", stated, "met (stated)" if all(r.rss_mib for _, r in robust) else "not measured"])
 
+    runs = results.get(DATASET_GROUP, {})
+    file_rss, dataset_rss = (runs[job].rss_mib if job in runs else None for job in ("normcli fit FILE", "normcli fit DIRECTORY"))
+    identical = b.checks.get("data set sidecar identical")
+    rows.append(["fit over a Parquet directory", "streams its files; same sidecar as one file",
+                 f"{mib(dataset_rss)} MiB against {mib(file_rss)} MiB; sidecar "
+                 + {True: "identical", False: "DIFFERENT", None: "-"}[identical],
+                 {True: "met (stated)", False: "MISSED", None: "not measured"}[identical if dataset_rss else None]])
+
     stdin_group = "apply CSV->CSV, stdin -> stdout vs file -> file"
     stdin_ratio = ratio(wall(stdin_group, "cat FILE | normcli apply - > FILE"), wall(stdin_group, "normcli apply FILE -o FILE"))
     add("stdin -> stdout apply", "<= 2.5x file -> file", stdin_ratio, 2.5)
@@ -547,7 +585,8 @@ def report(b: Bench, groups: list[Group], results: dict, command: str, sizes: di
         "Written by `bench/run.py`; every number below comes from the run it describes.", "",
         "## Machine", "", *machine(load_before), f"- normcli: {normcli_version} ({b.normcli})", "",
         "## Command", "", f"    {command}", "",
-        f"Data: {b.rows:,} rows x 10 columns (8 normal floats with 6 decimals, 1 integer, 1 string of 4 values), "
+        f"Data: {b.rows:,} rows x 10 columns (8 normal floats with 6 decimals, 1 integer, 1 string of 4 values; "
+        f"the Parquet data set is the same rows in {DATASET_FILES} files), "
         f"seed {SEED}; " + "; ".join(f"{name} {size / 1e6:.0f} MB" for name, size in sizes.items()) + ". "
         f"Whole run: {elapsed / 60:.1f} min.", "",
         "Each job is a separate process; wall clock from start to exit, peak RSS = `ru_maxrss` of the process "
@@ -608,7 +647,7 @@ def main() -> None:
         (work / "out").mkdir()
         for name, code in SCRIPTS.items():
             (work / f"{name}.py").write_text(code.lstrip())
-        generate_in_child(args.rows, b.csv, b.parquet, b.path("one.csv"))
+        generate_in_child(args.rows, b.csv, b.parquet, b.path("one.csv"), b.dataset)
         if args.large:
             generate_in_child(LARGE_ROWS, b.path("large.csv"))
         sizes = {path.name: path.stat().st_size for path in [b.csv, b.parquet, b.path("large.csv")] if path.exists()}
