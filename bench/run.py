@@ -471,12 +471,19 @@ def memory_rows(b: Bench, results: dict) -> list[list[str]]:
     return [headers, *rows]
 
 
+def figure(measured: float, limit: float) -> str:
+    """``measured`` to two decimals, or three where two would show it equal to ``limit``."""
+    return f"{measured:.3f}" if f"{measured:.2f}" == f"{limit:.2f}" and measured != limit else f"{measured:.2f}"
+
+
 def verdict(measured: float | None, limit: float, at_most: bool, unit: str) -> str:
     if measured is None:
         return "not measured"
     if (measured <= limit) if at_most else (measured >= limit):
         return "met"
-    return f"MISSED by {abs(measured - limit) / limit:.0%} ({measured:.2f}{unit} vs {limit:g}{unit})"
+    miss = abs(measured - limit) / limit
+    by = f"{miss:.1%}" if miss < 0.01 else f"{miss:.0%}"
+    return f"MISSED by {by} ({figure(measured, limit)}{unit} vs {limit:g}{unit})"
 
 
 def targets(b: Bench, results: dict) -> list[list[str]]:
@@ -491,7 +498,7 @@ def targets(b: Bench, results: dict) -> list[list[str]]:
 
     def add(target: str, goal: str, value: float | None, limit: float, at_most: bool = True, unit: str = "x",
             shown: str | None = None):
-        text = shown or ("-" if value is None else f"{value:.2f}{unit}")
+        text = shown or ("-" if value is None else f"{figure(value, limit)}{unit}")
         rows.append([target, goal, text, verdict(value, limit, at_most, unit)])
 
     add("fit zscore CSV", "<= 1.1x polars script",
