@@ -349,8 +349,8 @@ def transform_groups(b: Bench) -> list[Group]:
         ("apply Parquet->CSV", "apply", b.parquet, "csv"),
     ]
     def jobs(command, source, fmt, replace):
-        normcli, polars = b.out(f"normcli{'-r' if replace else ''}.{fmt}"), b.out(f"polars{'-r' if replace else ''}.{fmt}")
-        suffix = REPLACING if replace else ""
+        tag, suffix = ("-r", REPLACING) if replace else ("", "")
+        normcli, polars = b.out(f"normcli{tag}.{fmt}"), b.out(f"polars{tag}.{fmt}")
         return [Job(f"normcli {command}{suffix}", [Step(b.nc(command, source, "-p", b.params, "-o", normcli),
                                                         output=normcli, replace=replace)]),
                 Job(f"{POLARS_SCRIPT}{suffix}", [Step(b.py("polars_scale", command, source, b.params, polars),

@@ -237,23 +237,22 @@ def _open_parquet_dataset(source, name: str) -> Table:
     except (pa.ArrowInvalid, pa.ArrowException, OSError) as exc:
         raise DataError(f"not a readable Parquet data set ({_first_line(exc)})", file=name) from None
 
-    parts = [Table(display_name(f.path), schema, _part_batches(f, schema), text=False, fmt="parquet")
+    parts = [Table(display_name(f.path), schema,
+                   _part_batches(f.path, ds.get_partition_keys(f.partition_expression), schema), text=False,
+                   fmt="parquet")
              for f in fragments]
     return Table(name, schema, (batch for part in parts for batch in part._batches), text=False, fmt="parquet",
                  parts=parts)
 
 
-def _part_batches(fragment, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+def _part_batches(path: str, partitions: dict, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
     """A data set's file as batches of the data set's ``schema``: its columns (cast where the data
-    set has a wider number type), then its partition values. Read as a single file is, a row group
-    at a time (pyarrow's dataset scanner held twice the memory)."""
-    import pyarrow.dataset as ds
+    set has a wider number type), then its hive ``partitions`` values. Read as a single file is, a
+    row group at a time (pyarrow's dataset scanner held twice the memory)."""
     import pyarrow.parquet as pq
 
-    name = display_name(fragment.path)
-    partitions = ds.get_partition_keys(fragment.partition_expression)
     try:
-        with pq.ParquetFile(fragment.path, pre_buffer=False) as parquet:
+        with pq.ParquetFile(path, pre_buffer=False) as parquet:
             stored = set(parquet.schema_arrow.names)
             for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS):
                 columns = [batch.column(field.name).cast(field.type) if field.name in stored
@@ -261,7 +260,7 @@ def _part_batches(fragment, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
                            for field in schema]
                 yield pa.RecordBatch.from_arrays(columns, schema=schema)
     except (pa.ArrowInvalid, pa.ArrowException, OSError) as exc:
-        raise DataError(f"cannot read Parquet data ({_first_line(exc)})", file=name) from None
+        raise DataError(f"cannot read Parquet data ({_first_line(exc)})", file=display_name(path)) from None
 
 
 def _dataset_schema(fragments, partitions: pa.Schema) -> pa.Schema:
