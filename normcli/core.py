@@ -666,9 +666,12 @@ def _check_columns(table: Table, sidecar: Sidecar) -> None:
 
 
 def _transform_batches(table: Table, sidecar: Sidecar, inverse: bool, csv: CsvOptions, schema: pa.Schema,
-                       progress: Progress | None):
-    """Yield output RecordBatches with ``schema``: scaled columns computed, the others as read."""
+                       progress: Progress | None, *, required: bool = False):
+    """Yield output RecordBatches with ``schema``: scaled columns computed, the others as read.
+    With ``required``, a missing value in a column ``schema`` calls not nullable (a column fitted
+    so, scaled back from a file with a gap) is refused: Parquet cannot hold it."""
     names = sidecar.names
+    not_nullable = [field.name for field in schema if not field.nullable] if required else []
     parse = [_parsed(name, table.text, csv.null_values, strict=True).alias(_key(name)) for name in names]
     scaled, refused = _scaled_columns(sidecar, inverse, lambda name: pl.col(_key(name)))
     if refused is not None:
@@ -686,7 +689,9 @@ def _transform_batches(table: Table, sidecar: Sidecar, inverse: bool, csv: CsvOp
             for column, array in zip(sidecar.columns, _scaled_arrays(parsed, scaled, sidecar, inverse, schema,
                                                                      part.name, offset)):
                 arrays[positions[column.name]] = array
-            yield pa.RecordBatch.from_arrays(arrays, schema=schema)
+            output = pa.RecordBatch.from_arrays(arrays, schema=schema)
+            _refuse_gaps(output, not_nullable, part.name, offset)
+            yield output
             offset += batch.num_rows
             if progress:
                 progress(batch.num_rows)
@@ -847,7 +852,8 @@ def _write(table, sidecar, inverse, csv, schema: Callable[[], pa.Schema], output
             pass  # the temporary file is gone; polars, which may still flush into it, writes nowhere now
     with output_stream(output) as handle:
         _write_batches(table, sidecar, csv, schema(), handle, out_format,
-                       _transform_batches(table, sidecar, inverse, csv, schema(), progress))
+                       _transform_batches(table, sidecar, inverse, csv, schema(), progress,
+                                          required=out_format == "parquet"))
 
 
 def _fast_writer(table: Table, out_format: str, schema: Callable[[], pa.Schema]):
@@ -864,7 +870,6 @@ def _fast_writer(table: Table, out_format: str, schema: Callable[[], pa.Schema])
 
 def _write_batches(table, sidecar, csv, schema, handle, out_format, batches) -> None:
     if out_format == "parquet":
-        batches = _required_present(batches, schema, table.name)
         if polars_writes_parquet(schema):
             return _sink_batches(batches, schema, handle)
         writer = ParquetWriter(handle, schema, continuous=sidecar.names)
@@ -892,20 +897,14 @@ def _sink_batches(batches: Iterator[pa.RecordBatch], schema: pa.Schema, handle) 
     pipeline.run(lambda: sink_parquet(batch_frame(checked(), schema), handle, schema))
 
 
-def _required_present(batches: Iterable[pa.RecordBatch], schema: pa.Schema, file) -> Iterator[pa.RecordBatch]:
-    """``batches``, refused at the first missing value in a column ``schema`` calls not nullable (a
-    column fitted so, scaled back from a file with a gap): Parquet cannot hold it."""
-    required = [field.name for field in schema if not field.nullable]
-    offset = 0
-    for batch in batches:
-        for name in required:
-            missing = batch.column(name).is_null()
-            if missing.true_count:
-                row = offset + int(np.argmax(missing.to_numpy(zero_copy_only=False))) + 1
-                raise DataError("missing, but the column was fitted as not nullable: refit, or set its "
-                                "\"nullable\" to true in the sidecar", file=file, column=name, row=row)
-        offset += batch.num_rows
-        yield batch
+def _refuse_gaps(batch: pa.RecordBatch, names: list[str], file, offset: int) -> None:
+    """DataError at the first missing value of the named columns (``offset``: rows before ``batch``)."""
+    for name in names:
+        missing = batch.column(name).is_null()
+        if missing.true_count:
+            row = offset + int(np.argmax(missing.to_numpy(zero_copy_only=False))) + 1
+            raise DataError("missing, but the column was fitted as not nullable: refit, or set its "
+                            "\"nullable\" to true in the sidecar", file=file, column=name, row=row)
 
 
 def _scaled_columns(sidecar: Sidecar, inverse: bool, number: Callable[[str], pl.Expr], *,

@@ -320,3 +320,13 @@ def test_an_error_in_a_data_set_names_the_file_and_its_row(tmp_path):
         normcli.invert(str(directory), sidecar, str(tmp_path / "back.csv"))
     assert str(info.value).startswith(f"{directory}/b.parquet: column 'x', row 2: not a whole number")
     assert not (tmp_path / "back.csv").exists()
+    # A gap that Parquet cannot hold, in a column fitted as not nullable.
+    import pyarrow as pa
+
+    strict = normcli.fit(pa.table({"x": [1, 2, 4]}, schema=pa.schema([pa.field("x", pa.int64(), nullable=False)])))
+    assert not strict["x"].nullable
+    normcli.apply(pl.DataFrame({"x": [2.0, None]}), strict).write_parquet(directory / "b.parquet")
+    with pytest.raises(normcli.DataError) as info:
+        normcli.invert(str(directory), strict, str(tmp_path / "back.parquet"))
+    assert str(info.value).startswith(f"{directory}/b.parquet: column 'x', row 2: missing, but the column was fitted")
+    assert not (tmp_path / "back.parquet").exists()
