@@ -737,6 +737,10 @@ class PlainCsv:
         )
 
     HEAD_BYTES = 1 << 16
+    # Bytes the check reads at a time. It passes over each block ten times (a count of newlines,
+    # one of separators, a search for each unusual byte): a block that stays in a core's cache
+    # makes them cheap. Beside polars at 2M rows, 4 MiB blocks took 0.27 s of CPU, 256 KiB 0.12 s.
+    CHECK_BYTES = 1 << 18
 
     def head(self, keys: list[str]):
         """The whole lines in the first HEAD_BYTES bytes, as a polars frame of text (the header left out)."""
@@ -806,7 +810,7 @@ class PlainCsv:
         newlines = separators = 0
         previous = ord("\n")  # the byte before the current block; the file starts a line
         pending_cr = False
-        buffer = bytearray(CSV_BLOCK_BYTES)
+        buffer = bytearray(self.CHECK_BYTES)
         with open(self.path, "rb", buffering=0) as handle:
             while size := handle.readinto(buffer):
                 if self._stop.is_set():

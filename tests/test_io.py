@@ -53,7 +53,7 @@ def test_plain_csv_verdicts(tmp_path, data, names, separator, verdict):
 
 
 def test_plain_csv_check_crosses_block_boundaries(tmp_path, monkeypatch):
-    monkeypatch.setattr("normcli.io.CSV_BLOCK_BYTES", 7)  # every line and CRLF split between blocks
+    monkeypatch.setattr(PlainCsv, "CHECK_BYTES", 7)  # every line and CRLF split between blocks
     path = tmp_path / "data.csv"
     path.write_bytes(b"a,b\r\n10,20\r\n30,40\r\n")
     plain = PlainCsv(path, ["a", "b"], ",")
