@@ -557,7 +557,11 @@ def _read_header(stream, name: str, separator: str, encoding: str) -> tuple[list
         header = header_bytes.decode("utf-8")
     except UnicodeDecodeError:
         shown = header_bytes.decode("utf-8", errors="backslashreplace")
-        bad = next((f for f in next(csv.reader([shown], delimiter=separator)) if "\\x" in f), shown)
+        try:
+            fields = next(csv.reader([shown], delimiter=separator), [])
+        except csv.Error:  # a lone carriage return: the header is all of it, shown whole
+            fields = []
+        bad = next((f for f in fields if "\\x" in f), shown)
         raise DataError(f"the header is not valid {encoding} text (see --encoding)", file=name, value=bad) from None
     # A byte order mark is no part of a name, however many there are (an encoding step repeated).
     header = header.lstrip("\ufeff").rstrip("\r")
