@@ -19,6 +19,7 @@ from .errors import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_USAGE,
+    UNWINDING_SIGNALS,
     NormcliError,
     UsageError,
     escape,
@@ -258,7 +259,7 @@ def _number(value: float) -> str:
 
 
 def _on_signal(signum, frame):
-    """SIGINT (Ctrl-C) and SIGTERM unwind the command, so temporary files are removed on the way out.
+    """SIGINT (Ctrl-C), SIGTERM and SIGHUP unwind the command, so temporary files are removed on the way out.
 
     Python code that polars runs from Rust (its own, to compare data types, say, or numpy's import
     when it first hands over an array) turns the exception into some other error: "unexpected
@@ -335,7 +336,7 @@ def main(argv=None) -> None:
     The process ends with ``os._exit``: after an error in mid-stream, pyarrow's reader threads can
     abort a normal interpreter shutdown ("terminate called ...") and change the exit status.
     """
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    for signum in UNWINDING_SIGNALS:
         # A signal the parent ignores stays ignored (a shell starts background jobs so for SIGINT).
         if signal.getsignal(signum) is not signal.SIG_IGN:
             signal.signal(signum, _on_signal)
@@ -344,7 +345,7 @@ def main(argv=None) -> None:
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     code = run(argv)
     # The command is over: a signal now (or one _on_signal put off) has nothing left to unwind.
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    for signum in UNWINDING_SIGNALS:
         if signal.getsignal(signum) is _on_signal:
             signal.signal(signum, _exit_at_once)
     try:

@@ -6,11 +6,16 @@ the library raises them for callers to catch.
 
 from __future__ import annotations
 
+import signal
+
 EXIT_OK = 0
 EXIT_FAILURE = 1  # data, sidecar or I/O error
 EXIT_USAGE = 2  # bad option, unknown method, wrong combination of arguments
-EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT); SIGTERM gives 143
+EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT); SIGTERM gives 143, SIGHUP 129
 EXIT_BROKEN_PIPE = 141  # stdout closed early by the reader (128 + SIGPIPE), as a shell reports it
+# The signals that end a command by unwinding it, so that no temporary file is left behind: Ctrl-C,
+# kill, and the hangup of a closed terminal or a dropped ssh session.
+UNWINDING_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 
 def escape(text: object) -> str:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
-from .errors import DataError, FileError, UsageError
+from .errors import UNWINDING_SIGNALS, DataError, FileError, UsageError
 from .lazy import module
 
 np = module("numpy")
@@ -207,8 +207,15 @@ def open_table(source, fmt: str | None = None, options: CsvOptions = CsvOptions(
     if fmt == "parquet":
         return _open_parquet(source, name)
     if source == STDIO:
-        return _open_csv(sys.stdin.buffer, name, fmt, options)
+        return _open_csv(_stdin(), name, fmt, options)
     return _open_csv(_open_file(source, name), name, fmt, options, path=source)
+
+
+def _stdin():
+    """Standard input as bytes; a DataError when the process was started with it closed."""
+    if sys.stdin is None:
+        raise DataError("cannot read: standard input is closed", file=display_name(STDIO))
+    return sys.stdin.buffer
 
 
 def _is_glob(path: str) -> bool:
@@ -317,7 +324,7 @@ def _open_parquet(source, name: str) -> Table:
         # Parquet keeps its index at the end of the file: stdin is copied to a temporary file first.
         spool = tempfile.TemporaryFile()
         with contextlib.suppress(BrokenPipeError):
-            while chunk := sys.stdin.buffer.read(1 << 20):
+            while chunk := _stdin().read(1 << 20):
                 spool.write(chunk)
         spool.seek(0)
         handle = spool
@@ -618,7 +625,7 @@ def _end_of_first_record(raw: bytes, separator: str) -> int | None:
 
 def _open_csv(stream, name: str, fmt: str, options: CsvOptions, path=None) -> Table:
     separator = options.separator(fmt)
-    close = (lambda: None) if stream is sys.stdin.buffer else stream.close
+    close = stream.close if path is not None else (lambda: None)  # stdin stays open
     if codecs.lookup(options.encoding).name != "utf-8":
         stream = _Utf8Reader(stream, options.encoding)
     try:
@@ -937,14 +944,14 @@ def atomic_file(path, mode: str = "wb", sync: bool = False):
 
 
 def _defer_signals():
-    """Hold SIGINT and SIGTERM until the returned function is called, which restores the handlers
+    """Hold the UNWINDING_SIGNALS until the returned function is called, which restores the handlers
     and delivers what arrived (so a signal cannot fall between creating a temp file and the
     ``try`` that removes it)."""
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
     arrived = []
     previous = {sig: signal.signal(sig, lambda number, frame: arrived.append(number))
-                for sig in (signal.SIGINT, signal.SIGTERM)}
+                for sig in UNWINDING_SIGNALS}
 
     def release():
         for sig, handler in previous.items():

@@ -121,7 +121,13 @@ class Sidecar:
             size = path.stat().st_size
             if size > MAX_BYTES:
                 raise SidecarError(f"sidecar is {size} bytes, more than the {MAX_BYTES} a sidecar may have", file=str(path))
-            text = path.read_bytes().decode("utf-8")
+            with path.open("rb") as handle:  # a pipe or a device has no size to check first
+                data = handle.read(MAX_BYTES + 1)
+            if len(data) > MAX_BYTES:
+                raise SidecarError(f"sidecar is more than the {MAX_BYTES} bytes a sidecar may have", file=str(path))
+            # A byte order mark, as some editors write one, is no part of the JSON (RFC 8259 lets
+            # a reader skip it).
+            text = data.decode("utf-8").removeprefix("\ufeff")
         except SidecarError:
             raise
         except FileNotFoundError:

@@ -55,9 +55,10 @@ def run_cli(*args, timeout: float = TIMEOUT, **kwargs) -> subprocess.CompletedPr
 
 
 def default_signals() -> None:
-    """For a child process: SIGINT and SIGTERM as in an interactive shell, even when the tests run
-    as a background job (which ignores SIGINT, and a child would inherit that)."""
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    """For a child process: SIGINT, SIGTERM and SIGHUP as in an interactive shell, even when the
+    tests run as a background job (which ignores SIGINT) or under nohup (SIGHUP): a child would
+    inherit that."""
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, signal.SIG_DFL)
 
 

@@ -149,6 +149,11 @@ def parquet_passes_through(source: str, scaled: list[float]):
 # Set-ups
 
 
+def write_sidecar_with_bom(tmp: Path) -> None:
+    """sidecar_good.json as an editor that starts UTF-8 files with a byte order mark saves it."""
+    (tmp / "bom.json").write_bytes(b"\xef\xbb\xbf" + (CORPUS / "sidecar_good.json").read_bytes())
+
+
 def write_enormous_sidecar(tmp: Path) -> None:
     """A valid sidecar padded with whitespace past the 32 MiB cap: only the size refuses it."""
     text = (CORPUS / "sidecar_good.json").read_text("utf-8").rstrip()
@@ -416,6 +421,13 @@ CASES = [
              % BIG_SIDECAR_BYTES),
          setup=write_enormous_sidecar,
          doc=("sidecar larger than 32 MiB", "refused by the size cap before it is parsed")),
+    Case("sidecar_endless_device", (("apply", "x.csv", "-p", "/dev/zero", "-o", OUT),), 1,
+         err("/dev/zero: sidecar is more than the 33554432 bytes a sidecar may have"),
+         doc=("a sidecar that never ends (a device, or a pipe: `-p <(cmd)`)",
+              "refused once 32 MiB have been read")),
+    Case("sidecar_with_bom", (("apply", "x.csv", "-p", "{tmp}/bom.json"),), 0, check=stdout_is(X123),
+         setup=write_sidecar_with_bom,
+         doc=("sidecar saved with a UTF-8 byte order mark", "the mark is skipped, as in data files")),
     Case("sidecar_extra_fields", (("apply", "x.csv", "-p", "sidecar_extra_fields.json"),), 0,
          check=stdout_is("x\n-1.25\n0.0\n1.25\n"),
          doc=("sidecar with unknown extra fields", "accepted; the extra fields are ignored")),

@@ -48,11 +48,12 @@ def _size(path: Path) -> int:
 # Signals in the middle of a write
 
 # What cli.py documents: Ctrl-C prints "Error: interrupted" and exits 130 (after a newline only
-# when stderr is a terminal, to end the line with the echoed ^C); SIGTERM is turned into SystemExit(128 + 15) so the
+# when stderr is a terminal, to end the line with the echoed ^C); SIGTERM and SIGHUP are turned into SystemExit(128 + n) so the
 # temporary file is removed on the way out; SIGKILL cannot be caught.
 SIGNALS = {
     "SIGINT": (signal.SIGINT, 130, rb"Error: interrupted\n"),
     "SIGTERM": (signal.SIGTERM, 143, rb"(Error: [^\n]+\n)?"),
+    "SIGHUP": (signal.SIGHUP, 129, rb"(Error: [^\n]+\n)?"),  # a closed terminal: as SIGTERM
     "SIGKILL": (signal.SIGKILL, -signal.SIGKILL, rb""),
 }
 
@@ -103,7 +104,7 @@ def test_signal_mid_apply_never_leaves_a_half_written_target(data, tmp_path, sig
     assert _listing(tmp_path) == ({out.name} if existing else set()) | {t.name for t in temps}
 
 
-@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM", "SIGHUP"])
 def test_signal_the_moment_the_temp_file_is_created_leaves_nothing(data, tmp_path, signame):
     """The signal lands while the temp file is being created (inotify tells us at once): the
     temp file must still be removed. Repeated, since the moment is hit most but not all times."""

@@ -86,6 +86,23 @@ def test_stdout_already_closed_exits_141_quietly(data, args):
     assert (result.returncode, result.stderr) == (EXIT_BROKEN_PIPE, b"")
 
 
+@pytest.mark.parametrize("args", [
+    ("fit", "-", "-p", "{tmp}/s.json"),
+    ("apply", "-", "-p", "{params}", "--input-format", "parquet", "-o", "{tmp}/out.parquet"),
+], ids=["fit-csv", "apply-parquet"])
+def test_stdin_closed_is_one_error_line(data, tmp_path, args):
+    # Started with file descriptor 0 closed (``<&-`` in a shell): Python has no sys.stdin then.
+    argv = [a.format(tmp=tmp_path, params=data.params) for a in args]
+    result = subprocess.run(cli(*argv), env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            timeout=TIMEOUT, preexec_fn=lambda: os.close(0))
+    assert (result.returncode, result.stderr) == (1, b"Error: <stdin>: cannot read: standard input is closed\n")
+    assert list(tmp_path.iterdir()) == []
+    # A file is read as ever.
+    fitted = subprocess.run(cli("fit", data.small_csv, "-p", tmp_path / "s.json"), env=cli_env(),
+                            stderr=subprocess.PIPE, timeout=TIMEOUT, preexec_fn=lambda: os.close(0))
+    assert (fitted.returncode, fitted.stderr) == (0, b"")
+
+
 @pytest.mark.parametrize("output_format,keep", [("csv", 10 << 20), ("parquet", 4)],
                          ids=["csv-after-10MB", "parquet-after-magic"])
 def test_reader_gone_mid_stream_is_never_success(data, output_format, keep):
