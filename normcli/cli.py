@@ -72,6 +72,14 @@ def _columns(values: tuple[str, ...]) -> list[str]:
     return [name for value in values for name in _record(value)]
 
 
+def _same_file(target, source) -> bool:
+    """Whether writing ``target`` would replace the existing file ``source`` (by any path to it)."""
+    try:
+        return target is not None and "-" not in (target, source) and os.path.samefile(target, source)
+    except OSError:
+        return False
+
+
 def _csv_options(delimiter, null_values, encoding, na_rep=""):
     from .io import CsvOptions
 
@@ -174,6 +182,8 @@ def fit(inputs, method, columns, exclude, feature_range, quantile_range, params,
 
     from . import core
 
+    if any(not _record(value) for value in columns):
+        raise UsageError("-c '' names no column (leave -c out to fit every numeric column)")
     if params is None:
         first = Path(inputs[0])
         if inputs[0] == "-" or (not first.exists() and any(ch in inputs[0] for ch in "*?[")):
@@ -182,6 +192,10 @@ def fit(inputs, method, columns, exclude, feature_range, quantile_range, params,
         params = str(first.with_name(f"{stem}.normcli.json"))
     if list(inputs).count("-") > 1:
         raise UsageError("stdin ('-') can be read only once")
+    for source in inputs:
+        if _same_file(params, source):
+            which = "this input" if params == source else f"the input {source}"
+            raise UsageError(f"the sidecar (-p) would replace {which}", file=params)
     if feature_range is not None and method != "minmax":
         raise UsageError("--feature-range goes with -m minmax")
     if quantile_range is not None and method != "robust":
@@ -218,6 +232,9 @@ def _transform_command(name: str, inverse: bool):
                 quiet):
         from . import core
 
+        if params is not None and _same_file(output, params):
+            which = "this sidecar" if output == params else f"the sidecar {params}"
+            raise UsageError(f"the output (-o) would replace {which}", file=output)
         transform = core.invert if inverse else core.apply
         with Progress(quiet) as progress:
             transform(input_path, params, output, input_format=input_format, output_format=output_format,

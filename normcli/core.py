@@ -22,7 +22,7 @@ from typing import Callable, Iterable, Iterator, Sequence
 import polars as pl
 
 from . import exact
-from .errors import DataError, NormcliError, SidecarError
+from .errors import DataError, NormcliError, SidecarError, UsageError
 from .io import (
     CsvOptions,
     CsvWriter,
@@ -241,6 +241,9 @@ def fit(
         raise DataError("no input to fit")
     picked = list(dict.fromkeys(_parse_list(columns)))  # a name given twice is picked once
     excluded = set(_parse_list(exclude))
+    both = next((name for name in picked if name in excluded), None)
+    if both is not None:
+        raise UsageError("both picked (-c) and left out (-x)", column=both)
     first_name = None if _frame_kind(sources[0]) else display_name(sources[0])
 
     try:

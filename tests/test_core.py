@@ -330,3 +330,8 @@ def test_an_error_in_a_data_set_names_the_file_and_its_row(tmp_path):
         normcli.invert(str(directory), strict, str(tmp_path / "back.parquet"))
     assert str(info.value).startswith(f"{directory}/b.parquet: column 'x', row 2: missing, but the column was fitted")
     assert not (tmp_path / "back.parquet").exists()
+
+
+def test_a_column_both_picked_and_excluded_is_a_usage_error(frame):
+    with pytest.raises(normcli.UsageError, match=r"column 'x': both picked \(-c\) and left out \(-x\)"):
+        normcli.fit(frame, columns=["x"], exclude=["x"])

@@ -154,6 +154,11 @@ def write_sidecar_with_bom(tmp: Path) -> None:
     (tmp / "bom.json").write_bytes(b"\xef\xbb\xbf" + (CORPUS / "sidecar_good.json").read_bytes())
 
 
+def copy_x_and_sidecar(tmp: Path) -> None:
+    (tmp / "d.csv").write_bytes((CORPUS / "x.csv").read_bytes())
+    (tmp / "p.json").write_bytes((CORPUS / "sidecar_good.json").read_bytes())
+
+
 def write_enormous_sidecar(tmp: Path) -> None:
     """A valid sidecar padded with whitespace past the 32 MiB cap: only the size refuses it."""
     text = (CORPUS / "sidecar_good.json").read_text("utf-8").rstrip()
@@ -241,6 +246,12 @@ CASES = [
          doc=("a 1 MiB text field", "passes through byte for byte")),
     Case("all_null_column_default", (("fit", "all_null.csv", "-p", S),), 0, check=sidecar_columns(["id"]),
          doc=("a column whose values are all missing, no `-c`", "left out of the fit (nothing to fit)")),
+    Case("column_picked_and_excluded", (("fit", "x.csv", "-c", "x", "-x", "x", "-p", S),), 2,
+         err("column 'x': both picked (-c) and left out (-x)"),
+         doc=("`-c x -x x`", "refused as a usage error")),
+    Case("empty_column_list", (("fit", "x.csv", "-c", "", "-p", S),), 2,
+         err("-c '' names no column (leave -c out to fit every numeric column)"),
+         doc=("`-c ''` (say, `-c \"$COLS\"` with COLS empty)", "refused, rather than fitting every column")),
     Case("all_null_column_picked", (("fit", "all_null.csv", "-c", "x", "-p", S),), 1,
          err("all_null.csv: column 'x': no values to fit (every value is missing)"),
          doc=("the all-missing column picked with `-c`", "refused")),
@@ -428,6 +439,12 @@ CASES = [
     Case("sidecar_with_bom", (("apply", "x.csv", "-p", "{tmp}/bom.json"),), 0, check=stdout_is(X123),
          setup=write_sidecar_with_bom,
          doc=("sidecar saved with a UTF-8 byte order mark", "the mark is skipped, as in data files")),
+    Case("fit_sidecar_over_its_input", (("fit", "{tmp}/d.csv", "-p", "{tmp}/d.csv"),), 2,
+         err("{tmp}/d.csv: the sidecar (-p) would replace this input"), setup=copy_x_and_sidecar,
+         doc=("`-p` naming the data file (by any path to it: `./`, a link)", "refused; the data is untouched")),
+    Case("apply_output_over_its_sidecar", (("apply", "x.csv", "-p", "{tmp}/p.json", "-o", "{tmp}/p.json"),), 2,
+         err("{tmp}/p.json: the output (-o) would replace this sidecar"), setup=copy_x_and_sidecar,
+         doc=("`-o` naming the sidecar", "refused; the sidecar is untouched")),
     Case("sidecar_extra_fields", (("apply", "x.csv", "-p", "sidecar_extra_fields.json"),), 0,
          check=stdout_is("x\n-1.25\n0.0\n1.25\n"),
          doc=("sidecar with unknown extra fields", "accepted; the extra fields are ignored")),
