@@ -101,6 +101,17 @@ class Method:
         return ColumnAccumulator(moments=self.needs_moments, keep_values=self.needs_values)
 
 
+def _refuse_overflow(acc: ColumnAccumulator, centre: float, scale: float, formula: str, method: str) -> None:
+    """A DataError unless (x - centre) / scale is a float for every fitted x: apply would write an
+    infinity for a finite value."""
+    if not math.isfinite(centre):
+        return  # refused by name when the sidecar is written
+    extreme = max(abs(acc.maximum - centre), abs(acc.minimum - centre))
+    if not math.isfinite(extreme / scale):
+        raise DataError(f"{formula} overflows float64 at the column's extremes: {method} cannot scale this "
+                        "column (try maxabs or decimal)")
+
+
 def _check_positive(parameters: dict, key: str) -> str | None:
     return None if parameters[key] > 0 else f"parameter '{key}' must be greater than 0"
 
@@ -120,6 +131,7 @@ class ZScore(Method):
     def fit(self, acc):
         mean, std = acc.mean, acc.std
         scale = 1.0 if acc.is_constant() else std
+        _refuse_overflow(acc, mean, scale, "(x - mean) / std", self.name)
         return {"mean": mean, "std": std}, {"mean": mean, "scale": scale}
 
     def check(self, parameters):
@@ -233,10 +245,10 @@ class Robust(Method):
         with np.errstate(over="ignore", invalid="ignore"):  # near the largest float: inf, refused by name later
             median = float(np.median(values))
             q_lo, q_hi = (float(q) for q in np.percentile(values, self.quantile_range))
-        return (
-            {"median": median, "q_lo": q_lo, "q_hi": q_hi},
-            {"center": median, "scale": handle_zero_scale(q_hi - q_lo)},
-        )
+        scale = handle_zero_scale(q_hi - q_lo)
+        if math.isfinite(scale):
+            _refuse_overflow(acc, median, scale, "(x - median) / (q_hi - q_lo)", self.name)
+        return {"median": median, "q_lo": q_lo, "q_hi": q_hi}, {"center": median, "scale": scale}
 
     def check(self, parameters):
         return super().check(parameters) or _check_positive(parameters, "scale")

@@ -241,3 +241,23 @@ def test_adding_a_zero_parameter_turns_negative_zero_into_zero_as_scikit_learn_d
     assert zscored["x"].parameters["mean"] == 0.0
     back = normcli.invert(pl.DataFrame({"x": [-0.0]}), zscored)["x"].to_numpy()
     assert not np.signbit(back[0])
+
+
+@pytest.mark.parametrize("method,values,message", [
+    ("zscore", [1e308, 1.7976931348623157e308, -1.7976931348623157e308],
+     r"\(x - mean\) / std overflows float64 at the column's extremes: zscore cannot scale this column"),
+    ("robust", [-1.5e308, 1e308, 1e308, 1e308, 1e308],
+     r"\(x - median\) / \(q_hi - q_lo\) overflows float64 at the column's extremes: robust cannot scale"),
+    ("minmax", [1e308, 1.7976931348623157e308, -1.7976931348623157e308],
+     r"max - min overflows float64: minmax cannot scale this column"),
+])
+def test_a_column_its_method_would_scale_to_infinity_is_refused_at_fit(method, values, message):
+    # apply would otherwise write an infinity for a finite value, and invert give it back.
+    frame = pl.DataFrame({"x": values})
+    with pytest.raises(normcli.DataError, match=r"column 'x': " + message):
+        normcli.fit(frame, method=method)
+    for other in ("maxabs", "decimal"):  # which the message suggests
+        sidecar = normcli.fit(frame, method=other)
+        scaled = normcli.apply(frame, sidecar)
+        assert np.isfinite(scaled["x"].to_numpy()).all()
+        assert normcli.invert(scaled, sidecar)["x"].to_list() == values
