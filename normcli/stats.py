@@ -256,8 +256,8 @@ class ColumnAccumulator:
         eps = np.finfo(np.float64).eps
         n = self._n
         var_u = max(self._m2_u, 0.0) / n
-        if var_u == 0:
-            return True
+        if var_u == 0 or var_u * self._unit * self._unit == 0:
+            return True  # the second: a spread so small that scikit-learn's squares of it are all 0.0
         mean_u = self.mean / self._unit
         return var_u <= n * eps * var_u + (n * mean_u * eps) ** 2
 

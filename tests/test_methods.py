@@ -261,3 +261,15 @@ def test_a_column_its_method_would_scale_to_infinity_is_refused_at_fit(method, v
         scaled = normcli.apply(frame, sidecar)
         assert np.isfinite(scaled["x"].to_numpy()).all()
         assert normcli.invert(scaled, sidecar)["x"].to_list() == values
+
+
+@pytest.mark.parametrize("values", [[5e-324, 1e-323, 0.0], [1e-310, 0.0, -1e-310], [1e-170, 0.0, -1e-170]])
+def test_zscore_of_a_spread_near_the_smallest_floats_is_scikit_learns(values):
+    # Below about 1e-162 the squares of the deviations are 0.0 in float64: scikit-learn's variance is
+    # 0, the column counts as constant, and its scale is 1. (A little above, its variance is a
+    # subnormal float that has lost digits, and normcli's std is the more accurate of the two.)
+    expected = StandardScaler().fit(np.array(values).reshape(-1, 1))
+    sidecar = normcli.fit(pl.DataFrame({"x": values}))
+    assert sidecar["x"].parameters == {"mean": float(expected.mean_[0]), "scale": float(expected.scale_[0])}
+    scaled = normcli.apply(pl.DataFrame({"x": values}), sidecar)
+    assert scaled["x"].to_list() == expected.transform(np.array(values).reshape(-1, 1))[:, 0].tolist()
