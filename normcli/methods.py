@@ -310,24 +310,30 @@ class Decimal(Method):
     def forward(self, x, p):
         j = p["exponent"]
         if j <= 0:
-            return x * 10.0 ** (-j)
+            return x * _power_of_ten(-j)
         if j <= _LARGEST_POWER:
-            return divide(x, 10.0**j)
-        return divide(divide(x, 10.0**_LARGEST_POWER), 10.0 ** (j - _LARGEST_POWER))
+            return divide(x, _power_of_ten(j))
+        return divide(divide(x, _power_of_ten(_LARGEST_POWER)), _power_of_ten(j - _LARGEST_POWER))
 
     def inverse(self, y, p):
         j = p["exponent"]
         if j <= 0:
-            return divide(y, 10.0 ** (-j))
+            return divide(y, _power_of_ten(-j))
         if j <= _LARGEST_POWER:
-            return y * 10.0**j
-        return y * 10.0 ** (j - _LARGEST_POWER) * 10.0**_LARGEST_POWER
+            return y * _power_of_ten(j)
+        return y * _power_of_ten(j - _LARGEST_POWER) * _power_of_ten(_LARGEST_POWER)
 
     def exact_inverse(self, y, p):
         return y * Fraction(10) ** p["exponent"]
 
     def affine(self, p):
-        return 10.0 ** -p["exponent"], 0.0
+        return _power_of_ten(-p["exponent"]), 0.0
+
+
+def _power_of_ten(k: int) -> float:
+    """The float nearest 10**k. Python's 10.0 ** k is not always that beyond 10**22, where 10**k is
+    no longer a float: 10.0 ** 23 gives 1.0000000000000001e+23, not 1e+23."""
+    return float(Fraction(10) ** k)
 
 
 METHODS: dict[str, type[Method]] = {m.name: m for m in (ZScore, MinMax, MaxAbs, Robust, Decimal)}

@@ -202,20 +202,26 @@ def test_arithmetic_is_scikit_learns_to_the_bit(rng, method, options, make_oracl
 
 
 def test_decimal_arithmetic_is_a_power_of_ten_to_the_bit(rng):
-    # No scikit-learn oracle: x / 10**j for j > 0, x * 10**-j otherwise (0.01 is not a float).
+    # No scikit-learn oracle: x / 10**j for j > 0, x * 10**-j otherwise (0.01 is not a float), with
+    # the float nearest 10**j: Python's 10.0 ** j is one ulp off it at j = 23 and j = 210, which the
+    # columns e22 and e209 reach.
     frame = realistic_frame(rng).with_columns(
-        small=rng.normal(0, 0.004, 5000), zero=np.zeros(5000), huge=rng.normal(0, 1e300, 5000))
+        small=rng.normal(0, 0.004, 5000), zero=np.zeros(5000), huge=rng.normal(0, 1e300, 5000),
+        e22=np.concatenate([[1e22], rng.uniform(-9e22, 9e22, 4999)]), e209=rng.uniform(-9e209, 9e209, 5000))
     sidecar = normcli.fit(frame, method="decimal")
     exponents = {c.name: c.parameters["exponent"] for c in sidecar.columns}
     assert {j > 0 for j in exponents.values()} == {True, False}  # both ways are taken
     scaled = normcli.apply(frame, sidecar)
     values = pl.DataFrame({n: rng.normal(0, 3, 2000) for n in frame.columns})
     back = scaled_back(values, sidecar)
+    assert {exponents["e22"], exponents["e209"]} == {23, 210}
+    assert scaled["e22"][0] == 0.1  # 1e22 / 1e23, where 1e22 / 10.0 ** 23 is 0.09999999999999999
     for i, name in enumerate(frame.columns):
         j = exponents[name]
+        power = float(Fraction(10) ** abs(j))
         x, y = frame[name].to_numpy(), values[name].to_numpy()
-        forward = x / 10.0**j if j > 0 else x * 10.0**-j
-        inverse = y * 10.0**j if j > 0 else y / 10.0**-j
+        forward = x / power if j > 0 else x * power
+        inverse = y * power if j > 0 else y / power
         assert_same_floats(scaled[name].to_numpy(), forward)
         assert_same_floats(back[:, i], inverse)
 
