@@ -75,7 +75,9 @@ class Method:
     def check(self, parameters: dict) -> str | None:
         """What is wrong with hand-made parameters, or None."""
         for key in self.parameter_names:
-            value = parameters.get(key)
+            if key not in parameters:
+                return f"parameter '{key}' is missing"
+            value = parameters[key]
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
                 return f"parameter '{key}' must be a finite number"
         return None

@@ -55,6 +55,7 @@ def edited(sidecar, change):
         (lambda d: d["columns"][0]["statistics"].update(std=-1.0), "statistic 'std' must not be negative"),
         (lambda d: d["columns"][0]["parameters"].update(scale=-1.0), "parameter 'scale' must be greater than 0"),
         (lambda d: d["columns"][0].pop("parameters"), "'parameters' is a required property"),
+        (lambda d: d["columns"][0]["parameters"].pop("mean"), "parameter 'mean' is missing"),
         (lambda d: d.update(format_version=2), "format version 2 is newer"),
         (lambda d: d["columns"][0].update(method="softmax"), "unknown method"),
         (lambda d: d["columns"][0].update(dtype="string"), "dtype 'string' is not a numeric Arrow type"),
