@@ -80,18 +80,38 @@ def _frame_kind(data) -> str | None:
 
 def _to_arrow(data, kind: str) -> pa.Table:
     if kind == "pandas":
+        labels = [str(label) for label in data.columns]  # Arrow names are text: 0 is read as "0"
+        duplicate = next((label for i, label in enumerate(labels) if label in labels[:i]), None)
+        if duplicate is not None:
+            raise DataError("duplicate column name", file="<data>", column=duplicate)
         return pa.Table.from_pandas(data, preserve_index=False)
     if kind == "polars":
         return data.to_arrow()
     return data
 
 
-def _from_arrow(table: pa.Table, kind: str):
+def _from_arrow(table: pa.Table, kind: str, source):
+    """``table`` as a frame of ``kind``, shaped as ``source`` (the frame it was computed from)."""
     if kind == "pandas":
-        return table.to_pandas()
+        frame = table.to_pandas()
+        for i, field in enumerate(table.schema):
+            if pa.types.is_integer(field.type) and table.column(i).null_count:
+                # Integers with gaps: pandas' nullable type (Int64, ...), as they come from Parquet,
+                # not float64.
+                frame.isetitem(i, table.column(i).to_pandas(types_mapper=_pandas_nullable_integer))
+        # Rows and columns as they were: the index (left out of the arithmetic), the labels.
+        frame.index, frame.columns = source.index, source.columns
+        return frame
     if kind == "polars":
         return pl.from_arrow(table)
     return table
+
+
+def _pandas_nullable_integer(dtype: pa.DataType):
+    import pandas as pd
+
+    return pd.api.types.pandas_dtype(str(dtype).replace("int", "Int").replace("uInt", "UInt")) \
+        if pa.types.is_integer(dtype) else None
 
 
 def _open(source, input_format, csv: CsvOptions) -> Table:
@@ -825,7 +845,7 @@ def _run(data, sidecar, inverse: bool, output, *, input_format, output_format, c
         schema = functools.cache(lambda: _output_schema(table.schema, sidecar, inverse, stored))
         if kind:
             batches = list(_transform_batches(table, sidecar, inverse, csv, schema(), progress))
-            return _from_arrow(pa.Table.from_batches(batches, schema=schema()), kind)
+            return _from_arrow(pa.Table.from_batches(batches, schema=schema()), kind, data)
         _write(table, sidecar, inverse, csv, schema, output, out_format, progress)
         return None
     finally:

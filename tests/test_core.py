@@ -335,3 +335,26 @@ def test_an_error_in_a_data_set_names_the_file_and_its_row(tmp_path):
 def test_a_column_both_picked_and_excluded_is_a_usage_error(frame):
     with pytest.raises(normcli.UsageError, match=r"column 'x': both picked \(-c\) and left out \(-x\)"):
         normcli.fit(frame, columns=["x"], exclude=["x"])
+
+
+def test_a_pandas_frame_comes_back_with_its_index_labels_and_nullable_integers():
+    import pandas as pd
+
+    frame = pd.DataFrame({"a": [1, 2, 3], "b": [0.5, np.nan, 1.0],
+                          "id": pd.array([1, None, 3], dtype="Int64"), "keep": pd.array([5, None, 6], dtype="UInt8")},
+                         index=[10, 20, 30])
+    sidecar = normcli.fit(frame, exclude=["keep"])
+    scaled = normcli.apply(frame, sidecar)
+    assert list(scaled.index) == [10, 20, 30]
+    assert scaled["keep"].dtype == pd.UInt8Dtype()  # passed through, gaps and all
+    back = normcli.invert(scaled, sidecar)
+    pd.testing.assert_frame_equal(back, frame)
+    labelled = pd.DataFrame({0: [1.0, 2.0, 3.0], 1: [4.0, 5.0, 7.0]})  # labels that are not text
+    assert list(normcli.apply(labelled, normcli.fit(labelled)).columns) == [0, 1]
+
+
+def test_a_pandas_frame_with_a_duplicate_column_name_is_a_data_error():
+    import pandas as pd
+
+    with pytest.raises(normcli.DataError, match=r"<data>: column 'a': duplicate column name"):
+        normcli.fit(pd.DataFrame([[1.0, 2.0]], columns=["a", "a"]))
