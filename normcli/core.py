@@ -532,10 +532,10 @@ def _restore(x: pl.Expr, column: ColumnParams, decimals: pl.Expr | None = None,
         restored = exact.round_decimal(x, places, 10.0 ** abs(places))
     else:
         restored = exact.round_decimal(x, decimals.clip(-MAX_DECIMALS, MAX_DECIMALS), power)
-    # A value rounded to zero from one that was not is 0.0: the sign of what is rounded away is the
-    # arithmetic's (y * scale + offset, a hair below zero), not the data's. A zero computed as -0.0
-    # is kept: without an offset it is the -0.0 that was there.
-    restored = pl.when((restored == 0.0) & (x != 0.0)).then(0.0).otherwise(restored)
+    if origin != 0:
+        # With an offset, apply maps 0.0 and -0.0 alike, and y * scale + offset a hair below zero
+        # rounds to -0.0: a zero comes back as 0.0 (-0.0 + 0.0). Without one, -0.0 is what was there.
+        restored = exact.add(restored, 0.0)
     near = (restored - x).abs() <= (x.abs() + origin) * _NEAR_EPS
     if decimals is not None:
         near = near & (decimals >= -MAX_DECIMALS)  # no coarser grid is exact in float64
