@@ -108,10 +108,12 @@ def _from_arrow(table: pa.Table, kind: str, source):
 
 
 def _pandas_nullable_integer(dtype: pa.DataType):
+    """pandas' nullable type for an Arrow integer type (a ``types_mapper`` for ``to_pandas``)."""
     import pandas as pd
 
-    return pd.api.types.pandas_dtype(str(dtype).replace("int", "Int").replace("uInt", "UInt")) \
-        if pa.types.is_integer(dtype) else None
+    return {pa.int8(): pd.Int8Dtype(), pa.int16(): pd.Int16Dtype(), pa.int32(): pd.Int32Dtype(),
+            pa.int64(): pd.Int64Dtype(), pa.uint8(): pd.UInt8Dtype(), pa.uint16(): pd.UInt16Dtype(),
+            pa.uint32(): pd.UInt32Dtype(), pa.uint64(): pd.UInt64Dtype()}.get(dtype)
 
 
 def _open(source, input_format, csv: CsvOptions) -> Table:

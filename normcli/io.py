@@ -322,9 +322,10 @@ def _open_parquet(source, name: str) -> Table:
     polars_types = None
     if source == STDIO:
         # Parquet keeps its index at the end of the file: stdin is copied to a temporary file first.
+        stdin = _stdin()
         spool = tempfile.TemporaryFile()
         with contextlib.suppress(BrokenPipeError):
-            while chunk := _stdin().read(1 << 20):
+            while chunk := stdin.read(1 << 20):
                 spool.write(chunk)
         spool.seek(0)
         handle = spool
