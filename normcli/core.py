@@ -30,6 +30,7 @@ from .io import (
     Table,
     batch_frame,
     display_name,
+    first_duplicate,
     format_of,
     missing_text,
     open_table,
@@ -80,8 +81,8 @@ def _frame_kind(data) -> str | None:
 
 def _to_arrow(data, kind: str) -> pa.Table:
     if kind == "pandas":
-        labels = [str(label) for label in data.columns]  # Arrow names are text: 0 is read as "0"
-        duplicate = next((label for i, label in enumerate(labels) if label in labels[:i]), None)
+        # Arrow names are text (0 is read as "0"); pyarrow refuses a repeated one without naming it.
+        duplicate = first_duplicate([str(label) for label in data.columns])
         if duplicate is not None:
             raise DataError("duplicate column name", file="<data>", column=duplicate)
         return pa.Table.from_pandas(data, preserve_index=False)

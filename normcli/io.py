@@ -124,7 +124,7 @@ class Table:
         self._batches = batches
         self._cleanup = cleanup
         self.parts = parts
-        duplicate = _first_duplicate(self.names)  # a CSV header is checked as it is read
+        duplicate = first_duplicate(self.names)  # a CSV header is checked as it is read
         if duplicate is not None:
             self.close()
             raise DataError("duplicate column name", file=name, column=duplicate)
@@ -581,13 +581,13 @@ def _read_header(stream, name: str, separator: str, encoding: str) -> tuple[list
         raise DataError(f"cannot read the header ({exc}; lines must end in \\n or \\r\\n)", file=name) from None
     finally:
         csv.field_size_limit(limit)
-    duplicate = _first_duplicate(names)
+    duplicate = first_duplicate(names)
     if duplicate is not None:
         raise DataError("duplicate column name in the header", file=name, column=duplicate)
     return names, bytes(raw[end + 1 :]) if end is not None else None
 
 
-def _first_duplicate(names: list[str]) -> str | None:
+def first_duplicate(names: list[str]) -> str | None:
     seen = set()
     for name in names:
         if name in seen:
