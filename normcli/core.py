@@ -42,7 +42,8 @@ from .io import (
 from .lazy import module
 from .methods import DEFAULT_METHOD, make_method
 from .sidecar import INTEGER_DTYPES, ColumnParams, Sidecar
-from .stats import MAX_DECIMALS, ColumnAccumulator, InfiniteValue, capped_decimals, powers_of_ten
+from .stats import (LONG_INTEGER, MAX_DECIMALS, ColumnAccumulator, InfiniteValue, capped_decimals, long_integers,
+                    powers_of_ten)
 
 np = module("numpy")
 pa = module("pyarrow")
@@ -199,6 +200,7 @@ class _Candidate:
     nullable: bool
     text: bool  # read from CSV/TSV: an unpicked column may turn out to be text, and is dropped
     dropped: bool = False
+    long_integer: DataError | None = None  # the first integer invert could not give back, if any
 
     @property
     def integer(self) -> bool:
@@ -279,6 +281,8 @@ def fit(
         acc = candidate.accumulator
         if candidate.dropped:
             continue
+        if candidate.integer and candidate.long_integer is not None:
+            raise candidate.long_integer  # only now: a later value can still make the column a float one
         if acc.count == 0:
             if picked:
                 raise DataError("no values to fit (every value is missing)", file=first_name, column=candidate.name)
@@ -501,12 +505,35 @@ def _add_values(candidate: _Candidate, parsed: pl.DataFrame, frame: pl.DataFrame
         array = array.astype(np.float64)
     elif text and candidate.integer:
         array = array + 0.0  # "-0" in a column of integers is 0, as polars reads it as Int64
+    acc = candidate.accumulator
     try:
-        candidate.accumulator.update(array)
+        acc.update(array)
     except InfiniteValue as exc:
         raw = frame[_key(name)][exc.index]
         raise DataError("infinite value; fit needs finite numbers", file=table.name, column=name,
                         row=offset + exc.index + 1, value=raw if isinstance(raw, str) else repr(float(raw))) from None
+    if candidate.integer and candidate.long_integer is None and max(-acc.minimum, acc.maximum) >= LONG_INTEGER:
+        candidate.long_integer = _long_integer(array, frame[_key(name)], table.name, name, offset)
+
+
+_LONG_INTEGER_MESSAGE = ("integer too long to scale and give back exactly (more than 15 significant digits, or not "
+                         "exact in float64); leave the column out of the fit (-x)")
+
+
+def _long_integer(values: np.ndarray, raw: pl.Series, file, name: str, offset: int) -> DataError | None:
+    """The error naming the first value of an integer column (``values``, as float64; ``raw`` as
+    read) that invert could not give back exactly, or None."""
+    index, certain = long_integers(values)
+    for position, beyond in zip(index.tolist(), certain.tolist()):  # rare: at least 10**15
+        value = raw[position]
+        try:
+            written = int(value)  # Python's int, or the text of one
+        except ValueError:
+            continue  # a float given to apply (1e16, 1e15 + 0.5): invert names one it cannot make whole
+        if beyond or written != int(values[position]):
+            return DataError(_LONG_INTEGER_MESSAGE, file=file, column=name, row=offset + position + 1,
+                             value=value if isinstance(value, str) else str(value))
+    return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -628,6 +655,8 @@ def _scaled(x: pl.Expr, column: ColumnParams, inverse: bool, *,
             # Not a whole number: apply was given one the fit never saw; _transformed names it.
             refused.append((result - x).abs() > (x.abs() + origin) * _NEAR_EPS)
     else:
+        if column.integer:
+            refused.append(x.abs() >= LONG_INTEGER)  # maybe too long to give back: _transformed decides
         result = column.scaler.forward(x, column.parameters)
     target = _output_type(column, inverse)
     if inverse and column.integer:
@@ -716,7 +745,7 @@ def _transform_batches(table: Table, sidecar: Sidecar, inverse: bool, csv: CsvOp
             except pl.exceptions.PolarsError as exc:
                 raise _diagnose(frame, part, sidecar, csv, offset, exc) from None
             arrays = list(batch.columns)
-            for column, array in zip(sidecar.columns, _scaled_arrays(parsed, scaled, sidecar, inverse, schema,
+            for column, array in zip(sidecar.columns, _scaled_arrays(parsed, frame, scaled, sidecar, inverse, schema,
                                                                      part.name, offset)):
                 arrays[positions[column.name]] = array
             output = pa.RecordBatch.from_arrays(arrays, schema=schema)
@@ -727,24 +756,26 @@ def _transform_batches(table: Table, sidecar: Sidecar, inverse: bool, csv: CsvOp
                 progress(batch.num_rows)
 
 
-def _scaled_arrays(parsed: pl.DataFrame, scaled: list[pl.Expr], sidecar: Sidecar, inverse: bool, schema: pa.Schema,
-                   file, offset: int) -> list[pa.Array]:
-    """The sidecar's columns of one parsed batch, transformed: by ``scaled`` (see _scaled_columns)
-    on every core, or column by column by _transformed when a value needs it."""
+def _scaled_arrays(parsed: pl.DataFrame, frame: pl.DataFrame, scaled: list[pl.Expr], sidecar: Sidecar,
+                   inverse: bool, schema: pa.Schema, file, offset: int) -> list[pa.Array]:
+    """The sidecar's columns of one parsed batch (``frame`` as read), transformed: by ``scaled``
+    (see _scaled_columns) on every core, or column by column by _transformed when a value needs it."""
     try:
         result = parsed.select(scaled)
         if not _any_refused(result):
             return [result[_key(c.name)].to_arrow().cast(schema.field(c.name).type) for c in sidecar.columns]
     except pl.exceptions.PolarsError:
         pass  # a value beyond its integer type: _transformed names it
-    return [_transformed(parsed[_key(c.name)], c, inverse, schema.field(c.name).type, file, offset)
+    return [_transformed(parsed[_key(c.name)], frame[_key(c.name)], c, inverse, schema.field(c.name).type, file,
+                         offset)
             for c in sidecar.columns]
 
 
-def _transformed(series: pl.Series, column: ColumnParams, inverse: bool, target: pa.DataType, file,
+def _transformed(series: pl.Series, raw: pl.Series, column: ColumnParams, inverse: bool, target: pa.DataType, file,
                  offset: int) -> pa.Array:
-    """A parsed column (Float64) scaled, or scaled back, as an Arrow array of type ``target``; a
-    value outside an integer type is an error naming its row."""
+    """A parsed column (Float64; ``raw`` as read) scaled, or scaled back, as an Arrow array of type
+    ``target``; a value outside an integer type, or an integer too long to give back, is an error
+    naming its row."""
     frame = series.to_frame("x")
     if inverse:
         computed = frame.select(column.scaler.inverse(pl.col("x"), column.parameters)).to_series()
@@ -754,6 +785,10 @@ def _transformed(series: pl.Series, column: ColumnParams, inverse: bool, target:
             _check_whole(rounded, computed.to_numpy(), column, file, offset)
             return _to_integers(rounded, target, file, column.name, offset)
     else:
+        if column.integer:
+            error = _long_integer(series.to_numpy(), raw, file, column.name, offset)
+            if error is not None:
+                raise error
         values = frame.select(column.scaler.forward(pl.col("x"), column.parameters)).to_series()
     array = values.to_arrow()
     return array if target == pa.float64() else array.cast(target)

@@ -132,6 +132,27 @@ def decimals_needed(values: np.ndarray, start: int, largest: float | None = None
     return None
 
 
+# From 10**15 on, an integer may have more than 15 significant digits, which invert cannot give
+# back; from 2**53 on, the float64 read may also not be the integer written.
+LONG_INTEGER = 1e15
+FLOAT_INTEGERS = 2.0**53
+
+
+def long_integers(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Whole numbers (float64; NaN for missing) that may not come back exactly from invert: their
+    positions, in order, and whether each is certain not to (more than 15 significant digits in
+    float64). The others lie at or beyond 2**53, where the integer as written must be compared."""
+    magnitude = np.abs(values)
+    with np.errstate(invalid="ignore"):
+        index = np.flatnonzero((magnitude >= LONG_INTEGER) & (magnitude < np.inf))  # infinity is refused apart
+    if not index.size:
+        return index, index.astype(bool)
+    suspects = values[index]
+    certain = round_decimal(suspects, capped_decimals(suspects, 0)) != suspects
+    keep = certain | (np.abs(suspects) >= FLOAT_INTEGERS)
+    return index[keep], certain[keep]
+
+
 class InfiniteValue(ValueError):
     """An infinite value given to ColumnAccumulator.update, at ``index`` of the values."""
 

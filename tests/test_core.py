@@ -358,3 +358,72 @@ def test_a_pandas_frame_with_a_duplicate_column_name_is_a_data_error():
 
     with pytest.raises(normcli.DataError, match=r"<data>: column 'a': duplicate column name"):
         normcli.fit(pd.DataFrame([[1.0, 2.0]], columns=["a", "a"]))
+
+
+def _integer_sources(tmp_path, name: str, values: list[str]) -> dict:
+    """One column of integers as a plain CSV file, a CSV file only the careful reader takes (a
+    quoted header), a Parquet file and a polars frame (Parquet and frame: int64, or uint64 above it)."""
+    plain, quoted = tmp_path / f"{name}.csv", tmp_path / f"{name}_quoted.csv"
+    plain.write_text("n\n" + "\n".join(values) + "\n")
+    quoted.write_text('"n"\n' + "\n".join(values) + "\n")
+    numbers = [int(v) for v in values]
+    dtype = pl.Int64 if max(numbers) < 2**63 else pl.UInt64
+    frame = pl.DataFrame({"n": numbers}, schema={"n": dtype})
+    frame.write_parquet(tmp_path / f"{name}.parquet")
+    return {"plain csv": plain, "careful csv": quoted, "parquet": tmp_path / f"{name}.parquet", "frame": frame}
+
+
+# The second value is one invert could not give back: a 16th significant digit, an integer that
+# float64 reads as another (2**53 + 1, and 99999999999999601 read as ...600), or one of 15
+# significant digits that is not a float64 (99999999999999900 is read as ...904).
+LONG_INTEGERS = ["4000000000000001", "-9007199254740993", "99999999999999601", "99999999999999900",
+                 "1152921504606846977"]
+
+
+@pytest.mark.parametrize("long", LONG_INTEGERS)
+@pytest.mark.parametrize("source", ["plain csv", "careful csv", "parquet", "frame"])
+def test_fit_refuses_an_integer_column_it_could_not_give_back(tmp_path, long, source):
+    data = _integer_sources(tmp_path, "long", ["12", long, "7"])[source]
+    with pytest.raises(normcli.DataError) as caught:
+        normcli.fit(data)
+    error = caught.value
+    assert (error.column, error.row, error.value) == ("n", 2, long)
+    assert "leave the column out of the fit (-x)" in str(error)
+
+
+@pytest.mark.parametrize("long", LONG_INTEGERS)
+@pytest.mark.parametrize("source", ["plain csv", "careful csv", "parquet", "frame"])
+def test_apply_refuses_an_integer_it_could_not_give_back(tmp_path, long, source):
+    sidecar = normcli.fit(pl.DataFrame({"n": [1, 5, 9]}))
+    data = _integer_sources(tmp_path, "long", ["12", long, "7"])[source]
+    with pytest.raises(normcli.DataError) as caught:
+        normcli.apply(data, sidecar, tmp_path / "out.csv")
+    assert (caught.value.column, caught.value.row, caught.value.value) == ("n", 2, long)
+    assert not (tmp_path / "out.csv").exists()
+
+
+@pytest.mark.parametrize("method", ["zscore", "minmax", "maxabs", "robust", "decimal"])
+@pytest.mark.parametrize("source", ["plain csv", "careful csv", "parquet", "frame"])
+@pytest.mark.parametrize("values", [
+    ["-999999999999999", "999999999999999", "4000000000000000", "7"],  # 15 digits, and a 16th that is 0
+    ["99999999999999600", "12345678901234500", "-50000000000000000"],  # beyond 2**53, on a grid of 100
+    ["9200000000000000000", "1000000000000000000", "-3000000000000000000"],
+])
+def test_integers_of_15_significant_digits_in_float64_come_back_at_any_size(tmp_path, method, source, values):
+    data = _integer_sources(tmp_path, "ints", values)[source]
+    sidecar = normcli.fit(data, method=method)
+    if source == "frame":
+        assert normcli.invert(normcli.apply(data, sidecar), sidecar).equals(data)
+        return
+    out_format = "csv" if source.endswith("csv") else "parquet"
+    normcli.apply(data, sidecar, tmp_path / f"scaled.{out_format}")
+    normcli.invert(tmp_path / f"scaled.{out_format}", sidecar, tmp_path / f"back.{out_format}")
+    back = pl.read_csv(tmp_path / "back.csv") if out_format == "csv" else pl.read_parquet(tmp_path / "back.parquet")
+    assert back["n"].to_list() == [int(v) for v in values]
+
+
+def test_a_long_integer_in_a_column_that_proves_to_be_float_is_a_float(tmp_path):
+    # The column is float64 once 1.5 is read: the long integer is read as the float it is.
+    path = tmp_path / "mixed.csv"
+    path.write_text("n\n4000000000000001\n1.5\n")
+    assert normcli.fit(path).columns[0].dtype == "double"

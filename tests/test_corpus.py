@@ -339,6 +339,17 @@ CASES = [
     Case("huge_values", (("fit", "huge_values.csv", "-p", S), ("apply", "huge_values.csv", "-p", S)), 0,
          check=both(stdout_is("x\n1.0\n-1.0\n"), sidecar_column_has("x", mean=0.0, std=1e308, scale=1e308)),
          doc=("1e308 and -1e308", "fit without overflow (mean 0, std 1e308); apply gives 1.0 and -1.0")),
+    Case("long_integer_fit", (("fit", "long_integer.csv", "-p", S),), 1,
+         err("long_integer.csv: column 'id', row 2: integer too long to scale and give back exactly (more than 15 "
+             "significant digits, or not exact in float64); leave the column out of the fit (-x): '9007199254740993'"),
+         doc=("an integer of 16 digits (2**53 + 1, which float64 reads as 2**53)", "fit refuses, naming column, row and value")),
+    Case("long_integer_excluded", (("fit", "long_integer.csv", "-x", "id", "-p", S), ("apply", "long_integer.csv", "-p", S)),
+         0, check=stdout_is(f"id,x\n17,{LO}\n9007199254740993,{MID}\n42,{HI}\n"),
+         doc=("the same, left out with `-x id`", "passes through as written")),
+    Case("long_integer_apply", (("fit", "small_integer.csv", "-p", S), ("apply", "long_integer.csv", "-p", S)), 1,
+         err("long_integer.csv: column 'id', row 2: integer too long to scale and give back exactly (more than 15 "
+             "significant digits, or not exact in float64); leave the column out of the fit (-x): '9007199254740993'"),
+         doc=("the same, given to apply", "apply refuses, naming column, row and value; no output")),
     Case("inf_fit", (("fit", "inf.csv", "-p", S),), 1,
          err("inf.csv: column 'x', row 2: infinite value; fit needs finite numbers: 'inf'"),
          doc=("`inf` in a numeric column", "fit refuses, naming column, row and value")),

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from normcli.stats import BLOCK, ColumnAccumulator, _exponent, _exponents, decimals_needed
+from normcli.stats import BLOCK, ColumnAccumulator, _exponent, _exponents, decimals_needed, long_integers
 
 
 def two_pass(x):
@@ -123,3 +123,14 @@ def test_one_number_exponent_agrees_with_the_array_one(rng):
                              [5e-324, np.finfo(float).max, 99999999999999.9]])
     values = values[np.isfinite(values) & (values > 0)]
     assert [_exponent(float(v)) for v in values] == _exponents(values).tolist()
+
+
+def test_long_integers_are_told_apart_from_those_float64_gives_back():
+    values = np.array([7.0, 999999999999999.0, 4000000000000000.0, 4000000000000001.0, np.nan, np.inf,
+                       float(2**53), 99999999999999600.0, 99999999999999904.0, -1e18])
+    index, certain = long_integers(values)
+    # 16 significant digits are certain; from 2**53 on, a float on a grid of 15 digits may still
+    # have been read from another integer (99999999999999904 is the float of ...900, and of ...901),
+    # so the caller compares it with the integer as written.
+    assert index.tolist() == [3, 6, 7, 8, 9]
+    assert certain.tolist() == [True, True, False, False, False]

@@ -84,6 +84,8 @@ def main() -> None:
 
     # --- values -----------------------------------------------------------------------------
     write("huge_values.csv", "x\n1e308\n-1e308\n")
+    write("long_integer.csv", "id,x\n17,1\n9007199254740993,2\n42,3\n")
+    write("small_integer.csv", "id,x\n17,1\n18,2\n42,3\n")
     write("inf.csv", "x\n1\ninf\n3\n")
     write("neg_inf.csv", "x\n1\n2\n-inf\n")
     write("nan_tokens.csv", "id,x\n1,1\n2,NaN\n3,nan\n4,NA\n5,\n6,null\n7,NULL\n8,3\n")
