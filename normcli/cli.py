@@ -80,6 +80,15 @@ def _same_file(target, source) -> bool:
         return False
 
 
+def _inside_directory(target, source) -> bool:
+    """Whether ``target`` would be written inside the directory ``source`` (a Parquet data set, every
+    file of which is read as part of it the next time)."""
+    if target is None or "-" in (target, source) or not os.path.isdir(source):
+        return False
+    directory = os.path.realpath(source)
+    return os.path.commonpath([directory, os.path.realpath(os.path.dirname(os.path.abspath(target)))]) == directory
+
+
 def _csv_options(delimiter, null_values, encoding, na_rep=""):
     from .io import CsvOptions
 
@@ -196,6 +205,9 @@ def fit(inputs, method, columns, exclude, feature_range, quantile_range, params,
         if _same_file(params, source):
             which = "this input" if params == source else f"the input {source}"
             raise UsageError(f"the sidecar (-p) would replace {which}", file=params)
+        if _inside_directory(params, source):
+            raise UsageError(f"the sidecar (-p) would be written inside the data set {source}, where it would be "
+                             "read as a Parquet file", file=params)
     if feature_range is not None and method != "minmax":
         raise UsageError("--feature-range goes with -m minmax")
     if quantile_range is not None and method != "robust":
@@ -235,6 +247,9 @@ def _transform_command(name: str, inverse: bool):
         if params is not None and _same_file(output, params):
             which = "this sidecar" if output == params else f"the sidecar {params}"
             raise UsageError(f"the output (-o) would replace {which}", file=output)
+        if _inside_directory(output, input_path):
+            raise UsageError(f"the output (-o) would be written inside the data set {input_path}, where it would be "
+                             "read as part of it", file=output)
         transform = core.invert if inverse else core.apply
         with Progress(quiet) as progress:
             transform(input_path, params, output, input_format=input_format, output_format=output_format,

@@ -159,6 +159,14 @@ def copy_x_and_sidecar(tmp: Path) -> None:
     (tmp / "p.json").write_bytes((CORPUS / "sidecar_good.json").read_bytes())
 
 
+def make_data_set(tmp: Path) -> None:
+    """A Parquet data set: a directory of two files, and the sidecar fitted on x.csv beside it."""
+    (tmp / "ds").mkdir()
+    for part in ("a", "b"):
+        (tmp / "ds" / f"{part}.parquet").write_bytes((CORPUS / "good.parquet").read_bytes())
+    copy_x_and_sidecar(tmp)
+
+
 def write_enormous_sidecar(tmp: Path) -> None:
     """A valid sidecar padded with whitespace past the 32 MiB cap: only the size refuses it."""
     text = (CORPUS / "sidecar_good.json").read_text("utf-8").rstrip()
@@ -456,6 +464,15 @@ CASES = [
     Case("apply_output_over_its_sidecar", (("apply", "x.csv", "-p", "{tmp}/p.json", "-o", "{tmp}/p.json"),), 2,
          err("{tmp}/p.json: the output (-o) would replace this sidecar"), setup=copy_x_and_sidecar,
          doc=("`-o` naming the sidecar", "refused; the sidecar is untouched")),
+    Case("fit_sidecar_inside_its_data_set", (("fit", "{tmp}/ds", "-p", "{tmp}/ds/p.json"),), 2,
+         err("{tmp}/ds/p.json: the sidecar (-p) would be written inside the data set {tmp}/ds, where it would be "
+             "read as a Parquet file"), setup=make_data_set,
+         doc=("`-p` inside the directory fitted as a Parquet data set", "refused: the next read of the data set "
+              "would take it for a Parquet file")),
+    Case("apply_output_inside_its_data_set", (("apply", "{tmp}/ds", "-p", "{tmp}/p.json", "-o", "{tmp}/ds/o.parquet"),),
+         2, err("{tmp}/ds/o.parquet: the output (-o) would be written inside the data set {tmp}/ds, where it would "
+                "be read as part of it"), setup=make_data_set,
+         doc=("`-o` inside the data set directory being read", "refused, as above")),
     Case("sidecar_extra_fields", (("apply", "x.csv", "-p", "sidecar_extra_fields.json"),), 0,
          check=stdout_is("x\n-1.25\n0.0\n1.25\n"),
          doc=("sidecar with unknown extra fields", "accepted; the extra fields are ignored")),
