@@ -527,8 +527,10 @@ def _long_integer(values: np.ndarray, raw: pl.Series, file, name: str, offset: i
     for position, beyond in zip(index.tolist(), certain.tolist()):  # rare: at least 10**15
         value = raw[position]
         try:
-            written = int(value)  # Python's int, or the text of one
+            written = int(value) if isinstance(value, (int, str)) else None  # an integer, or its text
         except ValueError:
+            written = None
+        if written is None:
             continue  # a float given to apply (1e16, 1e15 + 0.5): invert names one it cannot make whole
         if beyond or written != int(values[position]):
             return DataError(_LONG_INTEGER_MESSAGE, file=file, column=name, row=offset + position + 1,

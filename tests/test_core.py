@@ -427,3 +427,13 @@ def test_a_long_integer_in_a_column_that_proves_to_be_float_is_a_float(tmp_path)
     path = tmp_path / "mixed.csv"
     path.write_text("n\n4000000000000001\n1.5\n")
     assert normcli.fit(path).columns[0].dtype == "double"
+
+
+def test_apply_leaves_a_float_in_a_column_fitted_as_integers_to_invert():
+    # Not an integer as written, so not refused as a long one: apply scales it, and invert names it
+    # if it cannot make it whole.
+    sidecar = normcli.fit(pl.DataFrame({"n": [1, 5, 9]}))
+    values = [1e15 + 0.5, 2e16]
+    scaled = normcli.apply(pl.DataFrame({"n": values}), sidecar)
+    p = sidecar.columns[0].parameters
+    assert scaled["n"].to_list() == [(v - p["mean"]) / p["scale"] for v in values]
