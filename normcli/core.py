@@ -38,6 +38,7 @@ from .io import (
     polars_writes_parquet,
     refuse_binary_terminal,
     sink_parquet,
+    UntilFailure,
 )
 from .lazy import module
 from .methods import DEFAULT_METHOD, make_method
@@ -937,6 +938,7 @@ def _fast_writer(table: Table, out_format: str, schema: Callable[[], pa.Schema])
 
 def _write_batches(table, sidecar, csv, schema, handle, out_format, batches) -> None:
     if out_format == "parquet":
+        handle = UntilFailure(handle)
         if polars_writes_parquet(schema):
             return _sink_batches(batches, schema, handle)
         writer = ParquetWriter(handle, schema, continuous=sidecar.names)
@@ -946,22 +948,31 @@ def _write_batches(table, sidecar, csv, schema, handle, out_format, batches) -> 
         for batch in batches:
             writer.write(batch if out_format == "parquet" else _csv_frame(batch, sidecar, csv))
         writer.close()
+        if isinstance(handle, UntilFailure):
+            handle.finish()
     except BaseException:
+        if isinstance(handle, UntilFailure):
+            handle.fail()  # no footer after the rows so far
         writer.abort()
         raise
 
 
-def _sink_batches(batches: Iterator[pa.RecordBatch], schema: pa.Schema, handle) -> None:
+def _sink_batches(batches: Iterator[pa.RecordBatch], schema: pa.Schema, handle: UntilFailure) -> None:
     """Write the batches as Parquet with the polars pipelines' writer, so that a file is the same
     whichever path computed it; polars pulls the batches on a thread of its own."""
     pipeline = _Pipeline()
 
     def checked():
-        for batch in batches:
-            pipeline.check()
-            yield batch
+        try:
+            for batch in batches:
+                pipeline.check()
+                yield batch
+        except BaseException:
+            handle.fail()  # before polars, seeing the source fail, closes the file with a footer
+            raise
 
     pipeline.run(lambda: sink_parquet(batch_frame(checked(), schema), handle, schema))
+    handle.finish()
 
 
 def _refuse_gaps(batch: pa.RecordBatch, names: list[str], file, offset: int) -> None:

@@ -1147,6 +1147,50 @@ class _KeptErrors:
         return getattr(self._stream, name)
 
 
+class UntilFailure:
+    """A binary stream that holds back its first bytes (the writer's header) until there is more
+    than a header to write, and drops every write once ``fail()`` is called. A Parquet writer that
+    fails still closes its file with a footer (pyarrow and polars both do); to a pipe, that would
+    make the rows before the failure read as a whole table, with only the exit status to tell."""
+
+    HELD = 1 << 16
+
+    def __init__(self, stream):
+        self._stream = stream
+        self._held: bytearray | None = bytearray()
+        self.failed = False
+
+    def fail(self) -> None:
+        self.failed = True
+
+    def write(self, data) -> int:
+        if self.failed:
+            return len(data)
+        if self._held is None:
+            return self._stream.write(data)
+        self._held += data
+        if len(self._held) >= self.HELD:
+            self._release()
+        return len(data)
+
+    def _release(self) -> None:
+        held, self._held = self._held, None
+        self._stream.write(held)
+
+    def finish(self) -> None:
+        """The file is complete: write what is held back."""
+        if self._held is not None and not self.failed:
+            self._release()
+        self.flush()
+
+    def flush(self) -> None:
+        if self._held is None and not self.failed:
+            self._stream.flush()
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
 def batch_frame(batches: Iterator[pa.RecordBatch], schema: pa.Schema):
     """``batches`` (with ``schema``) as a polars LazyFrame that reads them once, as polars pulls."""
     import polars as pl

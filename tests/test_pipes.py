@@ -227,3 +227,22 @@ def test_a_full_stdout_is_one_error_line(data, args):
     with open("/dev/full", "wb") as full:
         result = run_cli(*(str(a).format(small=data.small_csv, params=data.params) for a in args), stdout=full)
     assert (result.returncode, result.stderr) == (1, b"Error: <stdout>: cannot write: No space left on device\n")
+
+
+@pytest.mark.parametrize("writer", ["polars", "pyarrow"])
+def test_a_failed_parquet_run_to_a_pipe_writes_no_footer(tmp_path, writer):
+    """A Parquet writer that fails closes its file with a footer all the same; to a pipe, that made
+    a valid table of the rows before the failure (none here), with only the exit status to tell."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    label = pa.array(["a", "b", "c"])
+    if writer == "pyarrow":  # polars does not write dictionary columns as pyarrow does
+        label = label.dictionary_encode()
+    pq.write_table(pa.table({"x": pa.array([1, 2, 4]), "label": label}), tmp_path / "fit.parquet")
+    pq.write_table(pa.table({"x": pa.array([0.0, 0.5, 1.0]), "label": label}), tmp_path / "scaled.parquet")
+    assert run_cli("fit", tmp_path / "fit.parquet", "-p", tmp_path / "p.json").returncode == 0
+    result = run_cli("invert", tmp_path / "scaled.parquet", "-p", tmp_path / "p.json", "--output-format", "parquet",
+                     stdout=subprocess.PIPE)
+    assert result.returncode == 1 and b"not a whole number" in result.stderr
+    assert result.stdout == b""
