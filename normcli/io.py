@@ -17,6 +17,7 @@ import os
 import queue
 import re
 import signal
+import stat
 import sys
 import tempfile
 import threading
@@ -932,9 +933,7 @@ def atomic_file(path, mode: str = "wb", sync: bool = False):
             handle.flush()
             if sync:
                 os.fsync(handle.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temp, 0o666 & ~umask)
+        os.chmod(temp, _mode_for(target))
         os.replace(temp, target)
     except BaseException as exc:
         with contextlib.suppress(OSError):
@@ -942,6 +941,17 @@ def atomic_file(path, mode: str = "wb", sync: bool = False):
         if isinstance(exc, OSError) and not isinstance(exc, BrokenPipeError):
             raise FileError(f"cannot write: {exc.strerror or exc}", file=name) from None
         raise
+
+
+def _mode_for(target: Path) -> int:
+    """The permissions of the file ``target`` replaces (as ``>`` and ``cp`` keep them), or those a
+    new file gets under the umask."""
+    try:
+        return stat.S_IMODE(os.stat(target).st_mode)
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def _defer_signals():

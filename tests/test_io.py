@@ -2,6 +2,8 @@
 quotes are followed."""
 
 import io
+import os
+import stat
 import sys
 import threading
 
@@ -14,7 +16,7 @@ from hypothesis import strategies as st
 
 import normcli.io
 from normcli.errors import DataError
-from normcli.io import PlainCsv, _end_of_first_record, _QuoteState, csv_header, open_table
+from normcli.io import PlainCsv, _end_of_first_record, _QuoteState, atomic_file, csv_header, open_table
 
 PLAIN_CASES = [  # file bytes, header names, separator, verdict: None (plain) or a word of the problem
     (b"a,b,c\n1,2,3\n4,5,6\n", "abc", ",", None),
@@ -541,3 +543,20 @@ def test_a_file_of_a_data_set_that_is_not_parquet_is_named(tmp_path):
     (tmp_path / "b.parquet").write_bytes(b"not parquet at all\n")
     with pytest.raises(DataError, match=rf"^{tmp_path}/b\.parquet: not a readable Parquet file \(.+\)$"):
         open_table(str(tmp_path))
+
+
+def test_a_replaced_file_keeps_its_permissions(tmp_path):
+    target = tmp_path / "private.csv"
+    target.write_text("old\n")
+    target.chmod(0o600)
+    with atomic_file(target) as handle:
+        handle.write(b"new\n")
+    assert target.read_text() == "new\n" and stat.S_IMODE(target.stat().st_mode) == 0o600
+    fresh = tmp_path / "fresh.csv"
+    umask = os.umask(0o022)
+    try:
+        with atomic_file(fresh) as handle:
+            handle.write(b"new\n")
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE(fresh.stat().st_mode) == 0o644
