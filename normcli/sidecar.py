@@ -71,6 +71,10 @@ class ColumnParams:
         }
 
 
+class _DuplicateKey(ValueError):
+    """A key given twice in one JSON object of a sidecar."""
+
+
 @dataclass(frozen=True)
 class Sidecar:
     """Fitted parameters for a set of columns, in the order they were fitted."""
@@ -154,8 +158,19 @@ class Sidecar:
             value = int(digits)
             return value if abs(value) <= _LARGEST_FLOAT else (math.inf if value > 0 else -math.inf)
 
+        def unique(pairs):
+            keys = [key for key, _ in pairs]
+            repeated = next((key for key in keys if keys.count(key) > 1), None)
+            if repeated is not None:
+                raise _DuplicateKey(repeated)
+            return dict(pairs)
+
         try:
-            document = json.loads(text, parse_constant=refuse_constant, parse_int=number)
+            document = json.loads(text, parse_constant=refuse_constant, parse_int=number, object_pairs_hook=unique)
+        except _DuplicateKey as exc:
+            # Valid JSON, but readers differ on which of the two counts: so no reader gets to choose.
+            raise SidecarError(f"not a valid sidecar (the key '{exc.args[0]}' appears twice in one object)",
+                               file=source) from None
         except (ValueError, RecursionError) as exc:
             raise SidecarError(f"not a valid sidecar (corrupt JSON: {exc})", file=source) from None
         return cls.from_dict(document, source=source)

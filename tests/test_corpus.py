@@ -154,6 +154,13 @@ def write_sidecar_with_bom(tmp: Path) -> None:
     (tmp / "bom.json").write_bytes(b"\xef\xbb\xbf" + (CORPUS / "sidecar_good.json").read_bytes())
 
 
+def write_sidecar_with_a_repeated_key(tmp: Path) -> None:
+    """sidecar_good.json with a second "mean" in its parameters, as a hand edit might leave it."""
+    text = (CORPUS / "sidecar_good.json").read_text("utf-8")
+    parameters = text.index('"parameters": {') + len('"parameters": {')
+    (tmp / "twice.json").write_text(text[:parameters] + '"mean": 100.0, ' + text[parameters:], "utf-8")
+
+
 def copy_x_and_sidecar(tmp: Path) -> None:
     (tmp / "d.csv").write_bytes((CORPUS / "x.csv").read_bytes())
     (tmp / "p.json").write_bytes((CORPUS / "sidecar_good.json").read_bytes())
@@ -473,6 +480,11 @@ CASES = [
          2, err("{tmp}/ds/o.parquet: the output (-o) would be written inside the data set {tmp}/ds, where it would "
                 "be read as part of it"), setup=make_data_set,
          doc=("`-o` inside the data set directory being read", "refused, as above")),
+    Case("sidecar_repeated_key", (("apply", "x.csv", "-p", "{tmp}/twice.json", "-o", OUT),), 1,
+         err("{tmp}/twice.json: not a valid sidecar (the key 'mean' appears twice in one object)"),
+         setup=write_sidecar_with_a_repeated_key,
+         doc=("sidecar with a key given twice in one object (`\"mean\"` in `parameters`)",
+              "refused: JSON readers differ on which one counts")),
     Case("sidecar_extra_fields", (("apply", "x.csv", "-p", "sidecar_extra_fields.json"),), 0,
          check=stdout_is("x\n-1.25\n0.0\n1.25\n"),
          doc=("sidecar with unknown extra fields", "accepted; the extra fields are ignored")),
