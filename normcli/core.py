@@ -82,44 +82,84 @@ def _frame_kind(data) -> str | None:
 
 
 def _to_arrow(data, kind: str) -> pa.Table:
+    """A frame as an Arrow table. A column Arrow cannot hold (a polars Object or Int128 column, a
+    pandas column of mixed objects) is all nulls here: it is not numeric, and _from_arrow takes
+    every column that is not scaled from the frame itself."""
     if kind == "pandas":
         # Arrow names are text (0 is read as "0"); pyarrow refuses a repeated one without naming it.
-        duplicate = first_duplicate([str(label) for label in data.columns])
+        names = [str(label) for label in data.columns]
+        duplicate = first_duplicate(names)
         if duplicate is not None:
             raise DataError("duplicate column name", file="<data>", column=duplicate)
-        return pa.Table.from_pandas(data, preserve_index=False)
+        try:
+            return pa.Table.from_pandas(data, preserve_index=False)
+        except (pa.ArrowException, ValueError, TypeError):
+            return pa.table([_arrow_or_nulls(lambda: pa.array(data.iloc[:, i], from_pandas=True), len(data))
+                             for i in range(data.shape[1])], names=names)
     if kind == "polars":
-        return data.to_arrow()
+        try:
+            return data.to_arrow()
+        except (pa.ArrowException, pl.exceptions.PolarsError, ValueError, TypeError):
+            return pa.table([_arrow_or_nulls(lambda: series.to_arrow(), data.height) for series in data.get_columns()],
+                            names=data.columns)
     return data
 
 
-def _from_arrow(table: pa.Table, kind: str, source):
-    """``table`` as a frame of ``kind``, shaped as ``source`` (the frame it was computed from)."""
+def _arrow_or_nulls(convert: Callable[[], pa.Array], length: int) -> pa.Array:
+    try:
+        return convert()
+    except (pa.ArrowException, pl.exceptions.PolarsError, ValueError, TypeError):
+        return pa.nulls(length)
+
+
+def _from_arrow(table: pa.Table, kind: str, source, scaled: set[str]):
+    """``table`` as a frame of ``kind``, shaped as ``source`` (the frame it was computed from): the
+    ``scaled`` columns from ``table``, every other column as it is in ``source``."""
     if kind == "pandas":
-        frame = table.to_pandas()
+        import pandas as pd
+
+        # Rows and columns as they were: the index (left out of the arithmetic), the labels, dtypes.
+        frame = source.copy(deep=False)
         for i, field in enumerate(table.schema):
-            if pa.types.is_integer(field.type) and table.column(i).null_count:
-                # Integers with gaps: pandas' nullable type (Int64, ...), as they come from Parquet,
-                # not float64.
-                frame.isetitem(i, table.column(i).to_pandas(types_mapper=_pandas_nullable_integer))
-        # Rows and columns as they were: the index (left out of the arithmetic), the labels.
-        frame.index, frame.columns = source.index, source.columns
+            if field.name in scaled:
+                like = source.dtypes.iloc[i]
+                if isinstance(like, pd.ArrowDtype):
+                    column = table.column(i).to_pandas(types_mapper=pd.ArrowDtype)
+                elif isinstance(like, pd.api.extensions.ExtensionDtype) or (
+                        pa.types.is_integer(field.type) and table.column(i).null_count):
+                    # Nullable in, nullable out (Int64, Float64, ...); and integers with gaps are
+                    # pandas' nullable integers, as they come from Parquet, not float64.
+                    column = table.column(i).to_pandas(types_mapper=_pandas_nullable)
+                else:
+                    column = table.column(i).to_pandas()
+                frame.isetitem(i, column.set_axis(source.index))
         return frame
     if kind == "polars":
-        return pl.from_arrow(table)
+        frame = pl.DataFrame([pl.from_arrow(table.column(i)) if field.name in scaled else source.to_series(i)
+                              for i, field in enumerate(table.schema)])
+        frame.columns = table.column_names  # polars names a series called "" column_0
+        return frame
     return table
 
 
-def _pandas_nullable_integer(dtype: pa.DataType):
-    """pandas' nullable type for an Arrow integer type (a ``types_mapper`` for ``to_pandas``)."""
+def _pandas_nullable(dtype: pa.DataType):
+    """pandas' nullable type for an Arrow number type (a ``types_mapper`` for ``to_pandas``)."""
     import pandas as pd
 
     return {pa.int8(): pd.Int8Dtype(), pa.int16(): pd.Int16Dtype(), pa.int32(): pd.Int32Dtype(),
             pa.int64(): pd.Int64Dtype(), pa.uint8(): pd.UInt8Dtype(), pa.uint16(): pd.UInt16Dtype(),
-            pa.uint32(): pd.UInt32Dtype(), pa.uint64(): pd.UInt64Dtype()}.get(dtype)
+            pa.uint32(): pd.UInt32Dtype(), pa.uint64(): pd.UInt64Dtype(), pa.float32(): pd.Float32Dtype(),
+            pa.float64(): pd.Float64Dtype()}.get(dtype)
+
+
+def _check_source(source) -> None:
+    if not _frame_kind(source) and not isinstance(source, (str, os.PathLike)):
+        raise UsageError(f"data must be a path, a pandas or polars DataFrame or a pyarrow Table, not "
+                         f"{type(source).__module__.split('.')[0]}.{type(source).__name__}")
 
 
 def _open(source, input_format, csv: CsvOptions) -> Table:
+    _check_source(source)
     kind = _frame_kind(source)
     if kind:
         return open_table(_to_arrow(source, kind))
@@ -265,6 +305,8 @@ def fit(
     sources = list(data) if isinstance(data, (list, tuple)) else [data]
     if not sources:
         raise DataError("no input to fit")
+    for source in sources:
+        _check_source(source)
     picked = list(dict.fromkeys(_parse_list(columns)))  # a name given twice is picked once
     excluded = set(_parse_list(exclude))
     both = next((name for name in picked if name in excluded), None)
@@ -886,7 +928,7 @@ def _run(data, sidecar, inverse: bool, output, *, input_format, output_format, c
         schema = functools.cache(lambda: _output_schema(table.schema, sidecar, inverse, stored))
         if kind:
             batches = list(_transform_batches(table, sidecar, inverse, csv, schema(), progress))
-            return _from_arrow(pa.Table.from_batches(batches, schema=schema()), kind, data)
+            return _from_arrow(pa.Table.from_batches(batches, schema=schema()), kind, data, set(sidecar.names))
         _write(table, sidecar, inverse, csv, schema, output, out_format, progress)
         return None
     finally:

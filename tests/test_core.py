@@ -437,3 +437,39 @@ def test_apply_leaves_a_float_in_a_column_fitted_as_integers_to_invert():
     scaled = normcli.apply(pl.DataFrame({"n": values}), sidecar)
     p = sidecar.columns[0].parameters
     assert scaled["n"].to_list() == [(v - p["mean"]) / p["scale"] for v in values]
+
+
+def test_a_polars_frame_keeps_every_column_it_does_not_scale_as_it_was():
+    frame = pl.DataFrame({"": [1.0, 2.0, 4.0], "o": pl.Series([object(), object(), object()], dtype=pl.Object),
+                          "big": pl.Series([1, 2, 3], dtype=pl.Int128)})
+    sidecar = normcli.fit(frame)
+    assert sidecar.names == [""]  # Object and Int128 are not columns Arrow can hold: left alone
+    scaled = normcli.apply(frame, sidecar)
+    assert scaled.columns == ["", "o", "big"] and scaled.schema["o"] == pl.Object
+    assert scaled["o"].to_list() == frame["o"].to_list() and scaled["big"].equals(frame["big"])
+    back = normcli.invert(scaled, sidecar)
+    assert back[""].equals(frame[""]) and back["o"].to_list() == frame["o"].to_list()
+
+
+def test_a_pandas_frame_keeps_its_dtypes_nullable_in_nullable_out():
+    import pandas as pd
+
+    frame = pd.DataFrame({"a": [1, 2, 3], "s": pd.array(["x", None, "z"], dtype="string"),
+                          "f": pd.array([1.5, None, 3.0], dtype="Float64"),
+                          "p": pd.array([1, None, 3], dtype="int64[pyarrow]"), "m": ["x", 1, 2.5]})
+    sidecar = normcli.fit(frame, columns=["a", "f", "p"])
+    scaled = normcli.apply(frame, sidecar)
+    assert scaled["s"].dtype == frame["s"].dtype and scaled["s"].isna().tolist() == [False, True, False]
+    assert scaled["m"].tolist() == ["x", 1, 2.5]  # mixed objects pass through, though Arrow cannot hold them
+    assert scaled["f"].dtype == pd.Float64Dtype() and scaled["p"].dtype == pd.ArrowDtype(pa.float64())
+    pd.testing.assert_frame_equal(normcli.invert(scaled, sidecar), frame)
+
+
+@pytest.mark.parametrize("data", [pd.Series([1.0, 2.0]), np.array([[1.0], [2.0]]), pl.LazyFrame({"a": [1.0]}),
+                                  [[1.0, 2.0]]], ids=["series", "ndarray", "lazyframe", "list of lists"])
+def test_data_that_is_not_a_table_or_a_path_is_a_usage_error(data):
+    with pytest.raises(normcli.UsageError, match="data must be a path, a pandas or polars DataFrame or a pyarrow "
+                                                 "Table, not "):
+        normcli.fit(data)
+    with pytest.raises(normcli.UsageError):
+        normcli.apply(data, normcli.fit(pl.DataFrame({"a": [1.0, 2.0]})))
