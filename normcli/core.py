@@ -701,7 +701,8 @@ def _scaled(x: pl.Expr, column: ColumnParams, inverse: bool, *,
             refused.append((result - x).abs() > (x.abs() + origin) * _NEAR_EPS)
     else:
         if column.integer:
-            refused.append(x.abs() >= LONG_INTEGER)  # maybe too long to give back: _transformed decides
+            # Maybe too long to give back, or infinite: _transformed decides, and names it.
+            refused.append(x.abs() >= LONG_INTEGER)
         result = column.scaler.forward(x, column.parameters)
     target = _output_type(column, inverse)
     if inverse and column.integer:
@@ -831,9 +832,17 @@ def _transformed(series: pl.Series, raw: pl.Series, column: ColumnParams, invers
             return _to_integers(rounded, target, file, column.name, offset)
     else:
         if column.integer:
-            error = _long_integer(series.to_numpy(), raw, file, column.name, offset)
+            values = series.to_numpy()
+            error = _long_integer(values, raw, file, column.name, offset)
             if error is not None:
                 raise error
+            infinite = np.isinf(values)
+            if infinite.any():
+                index = int(np.argmax(infinite))
+                value = raw[index]
+                raise DataError(f"infinite value, but the column was fitted as {column.dtype}: invert could not "
+                                "give it back", file=file, column=column.name, row=offset + index + 1,
+                                value=value if isinstance(value, str) else repr(float(value)))
         values = frame.select(column.scaler.forward(pl.col("x"), column.parameters)).to_series()
     array = values.to_arrow()
     return array if target == pa.float64() else array.cast(target)
