@@ -232,7 +232,7 @@ def _transform_command(name: str, inverse: bool):
                else "Scale INPUT with the parameters in the sidecar PARAMS.")
 
     @click.argument("input_path", metavar="INPUT")
-    @click.option("-p", "--params", required=not inverse, default=None, metavar="PARAMS",
+    @click.option("-p", "--params", required=not inverse, metavar="PARAMS",
                   help="Sidecar written by fit." + (" Optional for Parquet written by apply." if inverse else ""))
     @click.option("-o", "--output", default=None, metavar="OUTPUT", help="Output path (default: stdout).")
     @click.option("--output-format", type=click.Choice(FORMAT_NAMES), default=None,
@@ -244,6 +244,8 @@ def _transform_command(name: str, inverse: bool):
                 quiet):
         from . import core
 
+        if input_path == "-" and params == "-":
+            raise UsageError("stdin ('-') can be read only once: give the data or the sidecar (-p) as a file")
         if params is not None and _same_file(output, params):
             which = "this sidecar" if output == params else f"the sidecar {params}"
             raise UsageError(f"the output (-o) would replace {which}", file=output)
@@ -255,7 +257,7 @@ def _transform_command(name: str, inverse: bool):
             transform(input_path, params, output, input_format=input_format, output_format=output_format,
                       csv=_csv_options(delimiter, null_values, encoding, na_rep), progress=progress)
 
-    command.__doc__ = f"{summary}\n\n    \\b\n{examples}\n    "
+    command.__doc__ = f"{summary}\n\n\b\n{examples}\n"  # \b: click keeps the examples as they are
     return cli.command(name, context_settings={"max_content_width": 100})(command)
 
 

@@ -34,6 +34,7 @@ pa = module("pyarrow")
 STDIO = "-"
 FORMAT_BY_SUFFIX = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".parquet": "parquet", ".pq": "parquet"}
 FORMATS = ("csv", "tsv", "parquet")
+COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz", ".zst", ".zstd", ".lz4", ".zip", ".z")
 DEFAULT_NULL_VALUES = ("", "NA", "NaN", "nan", "null", "NULL")
 # Bytes of CSV text per batch: 4 MiB keeps peak memory flat from 2M to 10M rows (8 MiB grew
 # 1.4x, 2 MiB was 25% slower; measured with bench/run.py --large). Rows per Parquet batch, and
@@ -88,9 +89,13 @@ def format_of(path, override: str | None = None, default: str | None = None) -> 
     if override:
         return override
     if path not in (None, STDIO):
-        fmt = FORMAT_BY_SUFFIX.get(Path(str(path)).suffix.lower())
+        suffix = Path(str(path)).suffix.lower()
+        fmt = FORMAT_BY_SUFFIX.get(suffix)
         if fmt:
             return fmt
+        if suffix in COMPRESSED_SUFFIXES:
+            raise UsageError("a compressed file, and normcli neither reads nor writes compressed text: use a pipe "
+                             "(zcat data.csv.gz | normcli apply - ... | gzip > out.csv.gz)", file=str(path))
     if default:
         return default
     raise UsageError(

@@ -119,30 +119,40 @@ class Sidecar:
 
     @classmethod
     def load(cls, path) -> "Sidecar":
-        """Read and validate a sidecar file."""
+        """Read and validate a sidecar file (``-``: standard input)."""
+        stdin = str(path) == "-"
+        name = "<stdin>" if stdin else str(path)
         path = Path(path)
         try:
-            size = path.stat().st_size
-            if size > MAX_BYTES:
-                raise SidecarError(f"sidecar is {size} bytes, more than the {MAX_BYTES} a sidecar may have", file=str(path))
-            with path.open("rb") as handle:  # a pipe or a device has no size to check first
-                data = handle.read(MAX_BYTES + 1)
+            if not stdin:
+                size = path.stat().st_size
+                if size > MAX_BYTES:
+                    raise SidecarError(f"sidecar is {size} bytes, more than the {MAX_BYTES} a sidecar may have",
+                                       file=name)
+            # A pipe or a device has no size to check first.
+            if stdin:
+                if sys.stdin is None:
+                    raise SidecarError("cannot read: standard input is closed", file=name)
+                data = sys.stdin.buffer.read(MAX_BYTES + 1)
+            else:
+                with path.open("rb") as handle:
+                    data = handle.read(MAX_BYTES + 1)
             if len(data) > MAX_BYTES:
-                raise SidecarError(f"sidecar is more than the {MAX_BYTES} bytes a sidecar may have", file=str(path))
+                raise SidecarError(f"sidecar is more than the {MAX_BYTES} bytes a sidecar may have", file=name)
             # A byte order mark, as some editors write one, is no part of the JSON (RFC 8259 lets
             # a reader skip it).
             text = data.decode("utf-8").removeprefix("\ufeff")
         except SidecarError:
             raise
         except FileNotFoundError:
-            raise SidecarError("sidecar not found", file=str(path)) from None
+            raise SidecarError("sidecar not found", file=name) from None
         except IsADirectoryError:
-            raise SidecarError("sidecar is a directory", file=str(path)) from None
+            raise SidecarError("sidecar is a directory", file=name) from None
         except UnicodeDecodeError:
-            raise SidecarError("sidecar is not UTF-8 text", file=str(path)) from None
+            raise SidecarError("sidecar is not UTF-8 text", file=name) from None
         except OSError as exc:
-            raise SidecarError(f"cannot read sidecar: {exc.strerror or exc}", file=str(path)) from None
-        return cls.from_json(text, source=str(path))
+            raise SidecarError(f"cannot read sidecar: {exc.strerror or exc}", file=name) from None
+        return cls.from_json(text, source=name)
 
     @classmethod
     def from_json(cls, text: str, source: str = "<sidecar>") -> "Sidecar":

@@ -79,6 +79,16 @@ def test_help_and_version():
     for command in ("fit", "apply", "invert", "show"):
         result = run(command, "-h")
         assert result.exit_code == 0 and f"normcli {command}" in result.stdout
+        # The examples stand on lines of their own, as written.
+        assert "\\b" not in result.stdout and f"\n    normcli {command} " in result.stdout
+
+
+def test_the_sidecar_can_come_from_stdin(data, tmp_path):
+    params = tmp_path / "p.json"
+    assert run("fit", data, "-p", params).exit_code == 0
+    from_file = run("apply", data, "-p", params)
+    from_stdin = run("apply", data, "-p", "-", input=params.read_bytes())
+    assert from_stdin.exit_code == 0 and from_stdin.stdout == from_file.stdout
 
 
 @pytest.mark.parametrize(
@@ -94,6 +104,12 @@ def test_help_and_version():
         (["apply", "{dir}/sales.csv", "-p", "{dir}/other.json"], 1,
          "Error: {dir}/sales.csv: column 'weight': column from the sidecar is not in the input"),
         (["apply", "{dir}/sales.csv", "-p", "{dir}/none.json"], 1, "Error: {dir}/none.json: sidecar not found"),
+        (["apply", "{dir}/sales.csv"], 2, "Error: Missing option '-p' / '--params'."),
+        (["apply", "-", "-p", "-"], 2, "Error: stdin ('-') can be read only once: give the data or the sidecar (-p) "
+                                       "as a file"),
+        (["apply", "{dir}/sales.csv", "-p", "{dir}/p.json", "-o", "{dir}/out.csv.gz"], 2,
+         "Error: {dir}/out.csv.gz: a compressed file, and normcli neither reads nor writes compressed text: use a "
+         "pipe (zcat data.csv.gz | normcli apply - ... | gzip > out.csv.gz)"),
         (["apply", "{dir}/sales.csv", "-p", "{dir}/corrupt.json"], 1, "Error: {dir}/corrupt.json: not a valid sidecar (corrupt JSON"),
         (["apply", "{dir}/sales.csv", "-p", "{dir}/newer.json"], 1,
          "Error: {dir}/newer.json: sidecar format version 99 is newer than this normcli"),
