@@ -16,6 +16,7 @@ import io
 import os
 import queue
 import re
+import select
 import signal
 import stat
 import sys
@@ -192,7 +193,11 @@ def _read_ahead(batches: Iterator, depth: int = 2) -> Iterator:
     worker.start()
     try:
         while True:
-            item, error = slots.get()
+            try:
+                # In short waits, so that a signal is handled while the reader waits (see _WaitingInput).
+                item, error = slots.get(timeout=_WaitingInput.WAIT)
+            except queue.Empty:
+                continue
             if item is _DONE:
                 if error is not None:
                     raise error
@@ -221,7 +226,35 @@ def _stdin():
     """Standard input as bytes; a DataError when the process was started with it closed."""
     if sys.stdin is None:
         raise DataError("cannot read: standard input is closed", file=display_name(STDIO))
-    return sys.stdin.buffer
+    try:
+        descriptor = sys.stdin.fileno()
+    except (AttributeError, ValueError, OSError):  # replaced by an object without one (a test runner's)
+        return sys.stdin.buffer
+    return io.BufferedReader(_WaitingInput(descriptor), buffer_size=1 << 16)
+
+
+class _WaitingInput(io.RawIOBase):
+    """A file descriptor read so that Ctrl-C is felt while it waits for data (a terminal, a pipe
+    whose writer is idle). A plain blocking read went on waiting after the signal (strace shows it
+    restarted), and Python runs its handler only once the read returns: Ctrl-C did nothing until
+    the input ended. ``select`` is never restarted, and a short wait gives the handler its turn at
+    least every WAIT seconds, also when the signal went to another thread."""
+
+    WAIT = 0.2
+
+    def __init__(self, descriptor: int):
+        self._descriptor = descriptor
+
+    def readable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return self._descriptor
+
+    def readinto(self, buffer) -> int:
+        while not select.select([self._descriptor], [], [], self.WAIT)[0]:
+            pass
+        return os.readv(self._descriptor, [buffer])
 
 
 def _is_glob(path: str) -> bool:

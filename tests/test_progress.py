@@ -6,9 +6,11 @@ with ``\\r\\033[K``. It must never reach a pipe, and must not run into an error 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pty
 import re
+import select
 import signal
 import subprocess
 import threading
@@ -17,11 +19,11 @@ import time
 import pytest
 
 try:
-    from proc_helpers import (BIG_ROWS, TIMEOUT, kill_quietly, popen_cli, read_until_closed, reference_run,
-                              shared_data)
+    from proc_helpers import (BIG_ROWS, TIMEOUT, cli, cli_env, default_signals, kill_quietly, popen_cli,
+                              read_until_closed, reference_run, shared_data)
 except ImportError:  # tests/ became a package
-    from .proc_helpers import (BIG_ROWS, TIMEOUT, kill_quietly, popen_cli, read_until_closed, reference_run,
-                               shared_data)
+    from .proc_helpers import (BIG_ROWS, TIMEOUT, cli, cli_env, default_signals, kill_quietly, popen_cli,
+                               read_until_closed, reference_run, shared_data)
 
 REDRAW = re.compile(rb"\r(\d{1,3}(?:,\d{3})*) rows  (\d{1,3}(?:,\d{3})*) rows/s ")
 CLEAR = b"\r\x1b[K"
@@ -136,3 +138,36 @@ def test_interrupt_on_a_terminal_ends_the_line_first(data, tmp_path):
     assert status == 130, seen
     assert seen.endswith(b"\nError: interrupted\n"), seen
     assert seen.count(b"Error") == 1
+
+
+@pytest.mark.parametrize("command", ["apply", "fit"])
+def test_ctrl_c_while_waiting_on_a_terminal_ends_the_run_at_once(data, tmp_path, command):
+    """Ctrl-C typed at a terminal that normcli reads (stdin is the terminal, and nothing more comes)."""
+    output = ["-o", str(tmp_path / "out.csv")] if command == "apply" else []
+    pid, terminal = pty.fork()
+    if pid == 0:  # the child: a session of its own, with the pty as its terminal
+        try:
+            default_signals()
+            argv = cli(command, "-", "-p", data.params, *output)
+            os.execve(argv[0], argv, cli_env())
+        finally:
+            os._exit(127)
+    try:
+        os.write(terminal, b"x,y\n1,2\n")
+        time.sleep(1.0)
+        os.write(terminal, b"\x03")  # the terminal sends SIGINT to the process group
+        deadline = time.monotonic() + 10
+        status = None
+        while status is None and time.monotonic() < deadline:
+            done, code = os.waitpid(pid, os.WNOHANG)
+            status = os.waitstatus_to_exitcode(code) if done else None
+            with contextlib.suppress(OSError):
+                if select.select([terminal], [], [], 0.1)[0]:
+                    os.read(terminal, 1 << 16)
+        assert status == 130
+    finally:
+        with contextlib.suppress(ChildProcessError, ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        os.close(terminal)
+    assert not list(tmp_path.iterdir())  # no output, no temporary file
