@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import math
 import os
 import stat
@@ -259,8 +260,9 @@ def _candidates(table: Table, scaler, picked: list[str], excluded: set[str]) -> 
         if name not in names:
             raise DataError("no such column", file=table.name, column=name)
     candidates = []
+    index = set() if picked else _pandas_index_columns(table)
     for name in picked or table.names:
-        if name in excluded:
+        if name in excluded or name in index:
             continue
         problem = _not_numeric(table, name)
         if problem:
@@ -276,6 +278,19 @@ def _candidates(table: Table, scaler, picked: list[str], excluded: set[str]) -> 
             text=table.text,
         ))
     return candidates
+
+
+def _pandas_index_columns(table: Table) -> set[str]:
+    """The columns that pandas metadata in a Parquet file calls the frame's index: row labels, not
+    data, so not scaled by default (as ``fit`` of the frame itself leaves the index out)."""
+    if table.text:
+        return set()
+    try:
+        metadata = table.metadata.get(PANDAS_KEY)
+        names = json.loads(metadata)["index_columns"] if metadata else []
+    except (ValueError, TypeError, KeyError):
+        return set()  # not pandas' metadata after all: nothing to go by
+    return {name for name in names if isinstance(name, str)} if isinstance(names, list) else set()
 
 
 def fit(

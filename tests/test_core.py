@@ -473,3 +473,14 @@ def test_data_that_is_not_a_table_or_a_path_is_a_usage_error(data):
         normcli.fit(data)
     with pytest.raises(normcli.UsageError):
         normcli.apply(data, normcli.fit(pl.DataFrame({"a": [1.0, 2.0]})))
+
+
+def test_a_pandas_index_stored_in_parquet_is_not_scaled_unless_picked(tmp_path):
+    import pandas as pd
+
+    frame = pd.DataFrame({"a": [1.5, 2.5, 4.0]}, index=pd.Index([10, 20, 30], name="id"))
+    frame.to_parquet(tmp_path / "d.parquet")
+    assert normcli.fit(tmp_path / "d.parquet").names == normcli.fit(frame).names == ["a"]
+    assert normcli.fit(tmp_path / "d.parquet", columns=["id", "a"]).names == ["id", "a"]
+    normcli.apply(tmp_path / "d.parquet", normcli.fit(tmp_path / "d.parquet"), tmp_path / "s.parquet")
+    assert pq.read_table(tmp_path / "s.parquet")["id"].to_pylist() == [10, 20, 30]
