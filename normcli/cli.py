@@ -268,14 +268,21 @@ invert = _transform_command("invert", inverse=True)
 @cli.command()
 @click.argument("params", metavar="PARAMS")
 def show(params):
-    """Print the sidecar PARAMS as a table.
+    """Print the sidecar PARAMS as a table (or the one stored in a Parquet file apply wrote).
 
     \b
       normcli show data.normcli.json
+      normcli show scaled.parquet
     """
+    from .io import FORMAT_BY_SUFFIX
     from .sidecar import Sidecar
 
-    sidecar = Sidecar.load(params)
+    if FORMAT_BY_SUFFIX.get(os.path.splitext(params)[1].lower()) == "parquet":
+        from . import core
+
+        sidecar = core.stored_sidecar(params)
+    else:
+        sidecar = Sidecar.load(params)
     header = ["column", "method", "count", "nulls", "statistics", "scale", "offset"]
     rows = []
     for column in sidecar.columns:

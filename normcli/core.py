@@ -924,6 +924,15 @@ def _as_read_from(sidecar: Sidecar, table: Table) -> Sidecar:
     ))
 
 
+def stored_sidecar(path) -> Sidecar:
+    """The sidecar that apply stored in a Parquet file it wrote."""
+    table = _open(path, "parquet", CsvOptions())
+    try:
+        return _sidecar_from_metadata(table)
+    finally:
+        table.close()
+
+
 def _sidecar_from_metadata(table: Table) -> Sidecar:
     metadata = table.metadata
     if SIDECAR_KEY not in metadata:

@@ -12,6 +12,7 @@ import base64
 import codecs
 import contextlib
 import csv
+import errno
 import io
 import os
 import queue
@@ -595,6 +596,8 @@ def _read_header(stream, name: str, separator: str, encoding: str) -> tuple[list
             raise DataError(f"the header is longer than {MAX_HEADER_BYTES >> 20} MiB", file=name)
     if not raw.strip():
         raise DataError("empty file: no header and no data", file=name)
+    if raw.startswith(b"PAR1"):  # Parquet's magic number, where text was expected
+        raise DataError("this is Parquet, not text: give --input-format parquet", file=name)
     if end is None and raw.find(b"\n") >= 0:
         # The careful reader would take every line after it for part of the header.
         shown = bytes(raw[: raw.find(b"\n")]).decode("utf-8", errors="backslashreplace")
@@ -1048,6 +1051,12 @@ def output_stream(path, sync: bool = False):
             raise FileError(f"cannot write: {exc.strerror or exc}", file=display_name(path)) from None
         return
     # Through a symlink, the file it points to is replaced, and the link stays.
+    if target.is_symlink():
+        try:
+            os.stat(target)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:  # links that point at each other: nothing to write to
+                raise FileError(f"cannot write: {exc.strerror}", file=display_name(path)) from None
     with atomic_file(os.path.realpath(target) if target.is_symlink() else path, sync=sync) as handle:
         yield handle
 

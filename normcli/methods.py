@@ -44,6 +44,8 @@ def parse_range(text: str | tuple, option: str) -> tuple[float, float]:
         raise UsageError(f"{option} takes LO,HI, two numbers", value=text) from None
     if not (math.isfinite(low) and math.isfinite(high)):
         raise UsageError(f"{option} takes finite numbers", value=text)
+    if not math.isfinite(high - low):
+        raise UsageError(f"{option} spans more than the largest float (HI - LO overflows)", value=text)
     return low, high
 
 

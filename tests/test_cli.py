@@ -266,3 +266,28 @@ def test_a_signal_under_polars_code_is_raised_again_a_moment_later(monkeypatch):
     with pytest.raises(SystemExit) as terminated:
         cli_module._on_signal(signal.SIGTERM, stack(os.path.dirname(polars.__file__) + "_like/x.py"))
     assert terminated.value.code == 128 + signal.SIGTERM
+
+
+def test_show_reads_the_sidecar_a_parquet_file_carries(data, tmp_path):
+    assert run("fit", data, "-p", tmp_path / "p.json").exit_code == 0
+    assert run("apply", data, "-p", tmp_path / "p.json", "-o", tmp_path / "s.parquet").exit_code == 0
+    from_file, from_parquet = run("show", tmp_path / "p.json"), run("show", tmp_path / "s.parquet")
+    assert from_parquet.exit_code == 0 and from_parquet.stdout == from_file.stdout
+    assert "zscore" in from_parquet.stdout
+
+
+def test_small_mistakes_are_named(data, tmp_path):
+    wide = run("fit", data, "-m", "minmax", "--feature-range=-1e308,1e308", "-p", tmp_path / "p.json")
+    assert (wide.exit_code, wide.stderr.splitlines()[-1]) == (
+        2, "Error: --feature-range spans more than the largest float (HI - LO overflows): '-1e308,1e308'")
+    (tmp_path / "loop1").symlink_to(tmp_path / "loop2")
+    (tmp_path / "loop2").symlink_to(tmp_path / "loop1")
+    assert run("fit", data, "-p", tmp_path / "p.json").exit_code == 0
+    loop = run("apply", data, "-p", tmp_path / "p.json", "-o", tmp_path / "loop1")
+    assert (loop.exit_code, loop.stderr) == (1, f"Error: {tmp_path}/loop1: cannot write: Too many levels of "
+                                                "symbolic links\n")
+    assert (tmp_path / "loop1").is_symlink()
+    assert run("apply", data, "-p", tmp_path / "p.json", "-o", tmp_path / "s.parquet").exit_code == 0
+    parquet = run("invert", "-", "-p", tmp_path / "p.json", input=(tmp_path / "s.parquet").read_bytes())
+    assert (parquet.exit_code, parquet.stderr) == (1, "Error: <stdin>: this is Parquet, not text: give "
+                                                      "--input-format parquet\n")
