@@ -4,6 +4,7 @@ codes in one place (``NormcliGroup.invoke`` and ``main``)."""
 from __future__ import annotations
 
 import csv
+import fnmatch
 import os
 import signal
 import sys
@@ -81,10 +82,14 @@ def _same_file(target, source) -> bool:
 
 
 def _inside_directory(target, source) -> bool:
-    """Whether ``target`` would be written inside the directory ``source`` (a Parquet data set, every
-    file of which is read as part of it the next time)."""
-    if target is None or "-" in (target, source) or not os.path.isdir(source):
+    """Whether ``target`` would be written inside the directory ``source``, or where the glob
+    ``source`` matches it (a Parquet data set, every file of which is read the next time)."""
+    if target is None or "-" in (target, source):
         return False
+    if not os.path.isdir(source):
+        return not os.path.exists(source) and any(c in source for c in "*?[") and fnmatch.fnmatchcase(
+            os.path.realpath(target), os.path.join(os.path.realpath(os.path.dirname(os.path.abspath(source))),
+                                                   os.path.basename(source)))
     directory = os.path.realpath(source)
     return os.path.commonpath([directory, os.path.realpath(os.path.dirname(os.path.abspath(target)))]) == directory
 

@@ -44,8 +44,8 @@ from .io import (
 from .lazy import module
 from .methods import DEFAULT_METHOD, make_method
 from .sidecar import INTEGER_DTYPES, ColumnParams, Sidecar
-from .stats import (LONG_INTEGER, MAX_DECIMALS, ColumnAccumulator, InfiniteValue, capped_decimals, long_integers,
-                    powers_of_ten)
+from .stats import (LONG_INTEGER, MAX_DECIMALS, ColumnAccumulator, InfiniteValue, capped_decimals, digits_limit,
+                    long_integers, powers_of_ten, significant_decimals)
 
 np = module("numpy")
 pa = module("pyarrow")
@@ -347,6 +347,12 @@ def fit(
             continue
         try:
             statistics, parameters = scaler.fit(acc)
+            # What apply would refuse, refused now (a value that is not finite: by to_json, below).
+            problem = scaler.check(parameters) if all(math.isfinite(v) for v in parameters.values()) else None
+            if problem:
+                raise DataError(f"fitted parameters apply would refuse: {problem}")
+            if candidate.integer:
+                _refuse_merged_integers(acc, scaler.affine(parameters))
         except NormcliError as exc:
             raise exc.located(file=first_name, column=candidate.name) from None
         fitted.append(ColumnParams(
@@ -371,6 +377,30 @@ def fit(
     except NormcliError as exc:
         raise exc.located(file=first_name) from None
     return sidecar
+
+
+def _refuse_merged_integers(acc: ColumnAccumulator, affine: tuple[float, float]) -> None:
+    """DataError when apply would map two integers of the column to one float, so that invert could
+    not tell which was there. Integers on the column's finest grid (steps of 1, or 10, 100, ... where
+    every value is a multiple of it) lie within ``digits_limit`` of zero, the others on their own
+    15-digit grid; each grid, scaled, must be coarser than the floats at the largest scaled value
+    that grid reaches (zscore of 1, 2, 3, 7 beside 99999999999999600: its floats near the small
+    values stand for steps of 4; maxabs keeps them apart, near 0)."""
+    scale, offset = affine
+    if acc.decimals is None or not scale:
+        return
+    fine = digits_limit(acc.decimals)
+    grids = [(10.0 ** -acc.decimals, [min(max(acc.minimum, -fine), fine), min(max(acc.maximum, -fine), fine)])]
+    top = max(-acc.minimum, acc.maximum)
+    if top >= fine:  # the largest value, on the grid of its own 15 digits
+        grids.append((10.0 ** -int(significant_decimals(np.array([top]))[0]), [acc.minimum, acc.maximum]))
+    for step, ends in grids:
+        largest = max(abs(x * scale + offset) for x in ends)
+        resolution = float(np.spacing(largest)) / abs(scale)
+        if resolution >= step:
+            raise DataError(f"its integers differ in size too much to come back: scaled, floats tell them apart only "
+                            f"to within {resolution:.3g}, and they are {step:g} apart; leave the column out of the "
+                            "fit (-x), or scale its small and large values apart")
 
 
 def _fit_sources(sources, scaler, picked, excluded, input_format, csv, progress, plain: bool):
@@ -928,6 +958,9 @@ def stored_sidecar(path) -> Sidecar:
     """The sidecar that apply stored in a Parquet file it wrote."""
     table = _open(path, "parquet", CsvOptions())
     try:
+        if SIDECAR_KEY not in table.metadata:
+            raise SidecarError("no sidecar stored in this file (apply stores one in the Parquet it writes)",
+                               file=table.name)
         return _sidecar_from_metadata(table)
     finally:
         table.close()

@@ -219,11 +219,11 @@ def open_table(source, fmt: str | None = None, options: CsvOptions = CsvOptions(
     if fmt == "parquet":
         return _open_parquet(source, name)
     if source == STDIO:
-        return _open_csv(_stdin(), name, fmt, options)
+        return _open_csv(open_stdin(), name, fmt, options)
     return _open_csv(_open_file(source, name), name, fmt, options, path=source)
 
 
-def _stdin():
+def open_stdin():
     """Standard input as bytes; a DataError when the process was started with it closed."""
     if sys.stdin is None:
         raise DataError("cannot read: standard input is closed", file=display_name(STDIO))
@@ -362,7 +362,7 @@ def _open_parquet(source, name: str) -> Table:
     polars_types = None
     if source == STDIO:
         # Parquet keeps its index at the end of the file: stdin is copied to a temporary file first.
-        stdin = _stdin()
+        stdin = open_stdin()
         spool = tempfile.TemporaryFile()
         with contextlib.suppress(BrokenPipeError):
             while chunk := stdin.read(1 << 20):
@@ -988,7 +988,9 @@ def _mode_for(target: Path) -> int:
     """The permissions of the file ``target`` replaces (as ``>`` and ``cp`` keep them), or those a
     new file gets under the umask."""
     try:
-        return stat.S_IMODE(os.stat(target).st_mode)
+        # Read and write bits only: setuid and setgid on a file now owned by whoever ran normcli
+        # would hand that user's rights to the file's users.
+        return stat.S_IMODE(os.stat(target).st_mode) & 0o777
     except FileNotFoundError:
         umask = os.umask(0)
         os.umask(umask)

@@ -177,9 +177,12 @@ class MinMax(Method):
         if not math.isfinite(acc.maximum - acc.minimum):
             raise DataError("max - min overflows float64: minmax cannot scale this column (try maxabs or decimal)")
         scale = (high - low) / handle_zero_scale(acc.maximum - acc.minimum)
+        offset = low - acc.minimum * scale
+        if not all(math.isfinite(x * scale) and math.isfinite(x * scale + offset) for x in (acc.minimum, acc.maximum)):
+            raise DataError(f"--feature-range {low!r},{high!r} scales this column's extremes beyond float64")
         return (
             {"data_min": acc.minimum, "data_max": acc.maximum},
-            {"scale": scale, "min": low - acc.minimum * scale},
+            {"scale": scale, "min": offset},
         )
 
     def check(self, parameters):

@@ -131,9 +131,11 @@ class Sidecar:
                                        file=name)
             # A pipe or a device has no size to check first.
             if stdin:
+                from .io import open_stdin
+
                 if sys.stdin is None:
                     raise SidecarError("cannot read: standard input is closed", file=name)
-                data = sys.stdin.buffer.read(MAX_BYTES + 1)
+                data = open_stdin().read(MAX_BYTES + 1)
             else:
                 with path.open("rb") as handle:
                     data = handle.read(MAX_BYTES + 1)
@@ -169,11 +171,11 @@ class Sidecar:
             return value if abs(value) <= _LARGEST_FLOAT else (math.inf if value > 0 else -math.inf)
 
         def unique(pairs):
-            keys = [key for key, _ in pairs]
-            repeated = next((key for key in keys if keys.count(key) > 1), None)
-            if repeated is not None:
-                raise _DuplicateKey(repeated)
-            return dict(pairs)
+            document = dict(pairs)
+            if len(document) < len(pairs):
+                seen = set()
+                raise _DuplicateKey(next(key for key, _ in pairs if key in seen or seen.add(key)))
+            return document
 
         try:
             document = json.loads(text, parse_constant=refuse_constant, parse_int=number, object_pairs_hook=unique)

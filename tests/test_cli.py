@@ -276,6 +276,23 @@ def test_show_reads_the_sidecar_a_parquet_file_carries(data, tmp_path):
     assert "zscore" in from_parquet.stdout
 
 
+def test_output_matched_by_the_glob_it_reads_is_a_usage_error(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    (tmp_path / "ds").mkdir()
+    for part in ("a", "b"):
+        pq.write_table(pa.table({"x": [1.0, 2.0]}), tmp_path / "ds" / f"{part}.parquet")
+    pattern = str(tmp_path / "ds" / "*.parquet")
+    assert run("fit", pattern, "-p", tmp_path / "p.json").exit_code == 0
+    result = run("apply", pattern, "-p", tmp_path / "p.json", "-o", tmp_path / "ds" / "new.parquet")
+    assert result.exit_code == 2 and "would be written inside the data set" in result.stderr
+    assert run("apply", pattern, "-p", tmp_path / "p.json", "-o", tmp_path / "ds" / "new.csv").exit_code == 0
+    shown = run("show", tmp_path / "ds" / "a.parquet")
+    assert (shown.exit_code, shown.stderr) == (1, f"Error: {tmp_path}/ds/a.parquet: no sidecar stored in this file "
+                                                  "(apply stores one in the Parquet it writes)\n")
+
+
 def test_small_mistakes_are_named(data, tmp_path):
     wide = run("fit", data, "-m", "minmax", "--feature-range=-1e308,1e308", "-p", tmp_path / "p.json")
     assert (wide.exit_code, wide.stderr.splitlines()[-1]) == (

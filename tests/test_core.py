@@ -484,3 +484,24 @@ def test_a_pandas_index_stored_in_parquet_is_not_scaled_unless_picked(tmp_path):
     assert normcli.fit(tmp_path / "d.parquet", columns=["id", "a"]).names == ["id", "a"]
     normcli.apply(tmp_path / "d.parquet", normcli.fit(tmp_path / "d.parquet"), tmp_path / "s.parquet")
     assert pq.read_table(tmp_path / "s.parquet")["id"].to_pylist() == [10, 20, 30]
+
+
+@pytest.mark.parametrize("method", ["zscore", "minmax", "maxabs", "robust", "decimal"])
+def test_integers_that_apply_would_merge_are_refused_by_fit(tmp_path, method):
+    # Beside 99999999999999600, zscore's floats near the small values stand for steps of about 4:
+    # 1, 2, 3 and 7 came back as 0, 4, 4 and 8. The methods that keep small values near 0 keep them.
+    frame = pl.DataFrame({"n": [1, 2, 3, 7, 99999999999999600]})
+    if method == "zscore":
+        with pytest.raises(normcli.DataError, match="column 'n': its integers differ in size too much to come back"):
+            normcli.fit(frame, method=method)
+        return
+    sidecar = normcli.fit(frame, method=method)
+    assert normcli.invert(normcli.apply(frame, sidecar), sidecar).equals(frame)
+
+
+def test_a_feature_range_that_overflows_or_vanishes_is_refused_by_fit():
+    frame = pl.DataFrame({"x": [1.0, 2.0, 10.0]})
+    with pytest.raises(normcli.DataError, match="scales this column's extremes beyond float64"):
+        normcli.fit(frame, method="minmax", feature_range=(0.0, 1.7976931348623157e308))
+    with pytest.raises(normcli.DataError, match="apply would refuse: parameter 'scale' must be greater than 0"):
+        normcli.fit(frame, method="minmax", feature_range=(5e-324, 1e-323))

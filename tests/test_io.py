@@ -552,6 +552,10 @@ def test_a_replaced_file_keeps_its_permissions(tmp_path):
     with atomic_file(target) as handle:
         handle.write(b"new\n")
     assert target.read_text() == "new\n" and stat.S_IMODE(target.stat().st_mode) == 0o600
+    target.chmod(0o4750)  # setuid: not handed on to a file that whoever runs normcli now owns
+    with atomic_file(target) as handle:
+        handle.write(b"newer\n")
+    assert stat.S_IMODE(target.stat().st_mode) == 0o750
     fresh = tmp_path / "fresh.csv"
     umask = os.umask(0o022)
     try:

@@ -140,15 +140,18 @@ def test_interrupt_on_a_terminal_ends_the_line_first(data, tmp_path):
     assert seen.count(b"Error") == 1
 
 
-@pytest.mark.parametrize("command", ["apply", "fit"])
+@pytest.mark.parametrize("command", ["apply", "fit", "apply -p -"])
 def test_ctrl_c_while_waiting_on_a_terminal_ends_the_run_at_once(data, tmp_path, command):
-    """Ctrl-C typed at a terminal that normcli reads (stdin is the terminal, and nothing more comes)."""
-    output = ["-o", str(tmp_path / "out.csv")] if command == "apply" else []
+    """Ctrl-C typed at a terminal that normcli reads (stdin is the terminal, and nothing more comes),
+    for data or for the sidecar (-p -)."""
+    output = ["-o", str(tmp_path / "out.csv")] if command.startswith("apply") else []
+    arguments = ([command, "-", "-p", data.params] if command != "apply -p -"
+                 else ["apply", data.small_csv, "-p", "-"])
     pid, terminal = pty.fork()
     if pid == 0:  # the child: a session of its own, with the pty as its terminal
         try:
             default_signals()
-            argv = cli(command, "-", "-p", data.params, *output)
+            argv = cli(*arguments, *output)
             os.execve(argv[0], argv, cli_env())
         finally:
             os._exit(127)
