@@ -94,22 +94,28 @@ def _to_arrow(data, kind: str) -> pa.Table:
             raise DataError("duplicate column name", file="<data>", column=duplicate)
         try:
             return pa.Table.from_pandas(data, preserve_index=False)
-        except (pa.ArrowException, ValueError, TypeError):
+        except _not_arrow():
             return pa.table([_arrow_or_nulls(lambda: pa.array(data.iloc[:, i], from_pandas=True), len(data))
                              for i in range(data.shape[1])], names=names)
     if kind == "polars":
         try:
             return data.to_arrow()
-        except (pa.ArrowException, pl.exceptions.PolarsError, ValueError, TypeError):
+        except _not_arrow():
             return pa.table([_arrow_or_nulls(lambda: series.to_arrow(), data.height) for series in data.get_columns()],
                             names=data.columns)
     return data
 
 
+def _not_arrow() -> tuple[type[BaseException], ...]:
+    """What converting a column Arrow cannot hold raises (an int beyond int64 among objects:
+    OverflowError). A function: pyarrow is loaded only once one is raised."""
+    return pa.ArrowException, pl.exceptions.PolarsError, ValueError, TypeError, OverflowError
+
+
 def _arrow_or_nulls(convert: Callable[[], pa.Array], length: int) -> pa.Array:
     try:
         return convert()
-    except (pa.ArrowException, pl.exceptions.PolarsError, ValueError, TypeError):
+    except _not_arrow():
         return pa.nulls(length)
 
 

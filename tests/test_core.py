@@ -505,3 +505,12 @@ def test_a_feature_range_that_overflows_or_vanishes_is_refused_by_fit():
         normcli.fit(frame, method="minmax", feature_range=(0.0, 1.7976931348623157e308))
     with pytest.raises(normcli.DataError, match="apply would refuse: parameter 'scale' must be greater than 0"):
         normcli.fit(frame, method="minmax", feature_range=(5e-324, 1e-323))
+
+
+def test_a_pandas_column_of_integers_beyond_int64_passes_through():
+    import pandas as pd
+
+    frame = pd.DataFrame({"a": [1.0, 2.0, 4.0], "big": [2**64, 1, 2]})  # object: Arrow has no type for it
+    sidecar = normcli.fit(frame)
+    assert sidecar.names == ["a"]
+    assert normcli.apply(frame, sidecar)["big"].tolist() == [2**64, 1, 2]
