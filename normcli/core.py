@@ -605,9 +605,14 @@ def _add_values(candidate: _Candidate, parsed: pl.DataFrame, frame: pl.DataFrame
     except InfiniteValue as exc:
         raw = frame[_key(name)][exc.index]
         raise DataError("infinite value; fit needs finite numbers", file=table.name, column=name,
-                        row=offset + exc.index + 1, value=raw if isinstance(raw, str) else repr(float(raw))) from None
+                        row=offset + exc.index + 1, value=_as_written(raw)) from None
     if candidate.integer and candidate.long_integer is None and max(-acc.minimum, acc.maximum) >= LONG_INTEGER:
         candidate.long_integer = _long_integer(array, frame[_key(name)], table.name, name, offset)
+
+
+def _as_written(value) -> str:
+    """A value read from a batch, for a message: text as written, a number as Python writes it."""
+    return value if isinstance(value, str) else repr(float(value))
 
 
 _LONG_INTEGER_MESSAGE = ("integer too long to scale and give back exactly (more than 15 significant digits, or not "
@@ -890,10 +895,9 @@ def _transformed(series: pl.Series, raw: pl.Series, column: ColumnParams, invers
             infinite = np.isinf(values)
             if infinite.any():
                 index = int(np.argmax(infinite))
-                value = raw[index]
                 raise DataError(f"infinite value, but the column was fitted as {column.dtype}: invert could not "
                                 "give it back", file=file, column=column.name, row=offset + index + 1,
-                                value=value if isinstance(value, str) else repr(float(value)))
+                                value=_as_written(raw[index]))
         values = frame.select(column.scaler.forward(pl.col("x"), column.parameters)).to_series()
     array = values.to_arrow()
     return array if target == pa.float64() else array.cast(target)
