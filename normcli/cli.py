@@ -84,10 +84,12 @@ def _same_file(target, source) -> bool:
 def _inside_directory(target, source) -> bool:
     """Whether ``target`` would be written inside the directory ``source``, or where the glob
     ``source`` matches it (a Parquet data set, every file of which is read the next time)."""
+    from .io import is_glob
+
     if target is None or "-" in (target, source):
         return False
     if not os.path.isdir(source):
-        return not os.path.exists(source) and any(c in source for c in "*?[") and fnmatch.fnmatchcase(
+        return is_glob(source) and fnmatch.fnmatchcase(
             os.path.realpath(target), os.path.join(os.path.realpath(os.path.dirname(os.path.abspath(source))),
                                                    os.path.basename(source)))
     directory = os.path.realpath(source)
@@ -195,12 +197,13 @@ def fit(inputs, method, columns, exclude, feature_range, quantile_range, params,
     from pathlib import Path
 
     from . import core
+    from .io import is_glob
 
     if any(not _record(value) for value in columns):
         raise UsageError("-c '' names no column (leave -c out to fit every numeric column)")
     if params is None:
         first = Path(inputs[0])
-        if inputs[0] == "-" or (not first.exists() and any(ch in inputs[0] for ch in "*?[")):
+        if inputs[0] == "-" or is_glob(inputs[0]):
             raise UsageError("fit from stdin or a glob needs -p PARAMS (a path, or '-' for stdout)")
         stem = first.name if first.is_dir() else first.stem
         params = str(first.with_name(f"{stem}.normcli.json"))

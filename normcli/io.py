@@ -213,7 +213,7 @@ def open_table(source, fmt: str | None = None, options: CsvOptions = CsvOptions(
     if type(source).__module__.startswith("pyarrow") and isinstance(source, pa.Table):
         return Table("<data>", source.schema, iter(source.to_batches()), text=False, fmt="arrow")
     name = display_name(source)
-    if source != STDIO and (Path(source).is_dir() or (_is_glob(str(source)) and not Path(source).exists())):
+    if source != STDIO and (Path(source).is_dir() or is_glob(str(source))):
         return _open_parquet_dataset(source, name)
     fmt = format_of(source, fmt, default="csv" if source == STDIO else None)
     if fmt == "parquet":
@@ -258,8 +258,9 @@ class _WaitingInput(io.RawIOBase):
         return os.readv(self._descriptor, [buffer])
 
 
-def _is_glob(path: str) -> bool:
-    return any(ch in path for ch in "*?[")
+def is_glob(path: str) -> bool:
+    """Whether ``path`` is a pattern for files rather than a file (one that exists is a file)."""
+    return any(ch in path for ch in "*?[") and not os.path.exists(path)
 
 
 def _open_parquet_dataset(source, name: str) -> Table:

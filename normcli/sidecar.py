@@ -124,12 +124,6 @@ class Sidecar:
         name = "<stdin>" if stdin else str(path)
         path = Path(path)
         try:
-            if not stdin:
-                size = path.stat().st_size
-                if size > MAX_BYTES:
-                    raise SidecarError(f"sidecar is {size} bytes, more than the {MAX_BYTES} a sidecar may have",
-                                       file=name)
-            # A pipe or a device has no size to check first.
             if stdin:
                 from .io import open_stdin
 
@@ -137,8 +131,13 @@ class Sidecar:
                     raise SidecarError("cannot read: standard input is closed", file=name)
                 data = open_stdin().read(MAX_BYTES + 1)
             else:
+                size = path.stat().st_size
+                if size > MAX_BYTES:
+                    raise SidecarError(f"sidecar is {size} bytes, more than the {MAX_BYTES} a sidecar may have",
+                                       file=name)
                 with path.open("rb") as handle:
                     data = handle.read(MAX_BYTES + 1)
+            # A pipe or a device has no size to check first.
             if len(data) > MAX_BYTES:
                 raise SidecarError(f"sidecar is more than the {MAX_BYTES} bytes a sidecar may have", file=name)
             # A byte order mark, as some editors write one, is no part of the JSON (RFC 8259 lets
