@@ -205,6 +205,18 @@ def _parsed(column: str, text: bool, null_values: Sequence[str], strict: bool, d
     return _present(column, text, null_values).cast(dtype, strict=strict)
 
 
+# An integer as written: beyond int64 it is still one (a 20-digit identifier), not a float.
+_INTEGER_TEXT = r"^[+-]?[0-9]+$"
+
+
+def _not_integer(column: str, null_values: Sequence[str]) -> pl.Expr:
+    """Per value of a text column: a number not written as an integer."""
+    present = _present(column, True, null_values)
+    return (present.cast(pl.Float64, strict=False).is_not_null()
+            & present.cast(pl.Int64, strict=False).is_null()
+            & ~present.str.contains(_INTEGER_TEXT))
+
+
 def _first_unparsable(frame: pl.DataFrame, column: str, null_values) -> tuple[int, str] | None:
     """(index, text) of the first value in a text column that is neither missing nor a number."""
     present = _present(column, True, null_values)
@@ -468,12 +480,8 @@ def _accumulate_frame(frame: pl.DataFrame, active: list[_Candidate], table: Tabl
     text = {c.name: frame.schema[_key(c.name)] == pl.String for c in active}
     exprs = [_parsed(c.name, True, csv.null_values, strict=False).alias(_key(c.name)) for c in active if text[c.name]]
     # Text stays an integer column while every number in it is written as an integer.
-    exprs += [
-        (_parsed(c.name, True, csv.null_values, strict=False).is_not_null()
-         & _parsed(c.name, True, csv.null_values, strict=False, dtype=pl.Int64).is_null())
-        .any().alias(f"i:{c.name}")
-        for c in active if text[c.name] and c.integer
-    ]
+    exprs += [_not_integer(c.name, csv.null_values).any().alias(f"i:{c.name}")
+              for c in active if text[c.name] and c.integer]
     try:
         parsed = frame.select(exprs) if exprs else None
     except pl.exceptions.PolarsError as exc:
@@ -507,6 +515,8 @@ def _plain_types(table: Table, names: list[str], csv: CsvOptions, *, integers: b
             kinds[name] = pl.String
         elif integers and text.cast(pl.Int64, strict=False).null_count() == numbers.null_count():
             kinds[name] = pl.Int64
+        elif integers and not sample.select(_not_integer(name, csv.null_values).any()).item():
+            kinds[name] = pl.String  # integers beyond int64: the careful reading names the first
         else:
             kinds[name] = pl.Float64
     return kinds

@@ -422,10 +422,24 @@ def test_integers_of_15_significant_digits_in_float64_come_back_at_any_size(tmp_
     assert back["n"].to_list() == [int(v) for v in values]
 
 
-def test_a_long_integer_in_a_column_that_proves_to_be_float_is_a_float(tmp_path):
+@pytest.mark.parametrize("long", ["12345678901234567890", "-99999999999999999999", "+184467440737095516160"])
+@pytest.mark.parametrize("row", [2, 20_000])  # in the lines polars' types are judged on, and far after them
+@pytest.mark.parametrize("quoted", [False, True])
+def test_fit_refuses_an_integer_beyond_int64_rather_than_reading_a_float_column(tmp_path, long, row, quoted):
+    # Text beyond int64 is still an integer as written: a 20-digit identifier, not a float column.
+    values = ["12"] * (row - 1) + [long, "7"]
+    path = tmp_path / "ids.csv"
+    path.write_text(('"n"' if quoted else "n") + "\n" + "\n".join(values) + "\n")
+    with pytest.raises(normcli.DataError) as caught:
+        normcli.fit(path)
+    assert (caught.value.column, caught.value.row, caught.value.value) == ("n", row, long)
+
+
+@pytest.mark.parametrize("long", ["4000000000000001", "12345678901234567890"])
+def test_a_long_integer_in_a_column_that_proves_to_be_float_is_a_float(tmp_path, long):
     # The column is float64 once 1.5 is read: the long integer is read as the float it is.
     path = tmp_path / "mixed.csv"
-    path.write_text("n\n4000000000000001\n1.5\n")
+    path.write_text(f"n\n{long}\n1.5\n")
     assert normcli.fit(path).columns[0].dtype == "double"
 
 
