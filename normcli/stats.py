@@ -189,7 +189,9 @@ class ColumnAccumulator:
         if present.size == 0:
             self.nulls += values.size
             return
-        low, high = float(present.min()), float(present.max())
+        # + 0.0 makes a zero extreme 0.0: which of 0.0 and -0.0 min() returns depends on where
+        # the batch was cut, and the sidecar must not.
+        low, high = float(present.min()) + 0.0, float(present.max()) + 0.0
         if math.isinf(low) or math.isinf(high):
             raise InfiniteValue(int(np.argmax(np.isinf(values))))
         self.nulls += values.size - present.size

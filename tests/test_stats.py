@@ -78,6 +78,20 @@ def test_counts_extremes_and_missing():
     assert (acc.count, acc.nulls, acc.minimum, acc.maximum) == (3, 3, -2.5, 10.0)
 
 
+@pytest.mark.parametrize("values", [[0.0, 1.0, -0.0], [-0.0, 1.0, 0.0], [-1.0, -0.0, 0.0], [-1.0, 0.0, -0.0],
+                                    [-0.0, -0.0], [0.0, -0.0]])
+def test_a_zero_extreme_has_one_sign_however_the_values_are_cut(values):
+    # numpy's min of 0.0 and -0.0 is whichever comes first in its batch: the sidecar must not care.
+    signs = set()
+    for cut in range(len(values) + 1):
+        acc = ColumnAccumulator()
+        for part in (values[:cut], values[cut:]):
+            if part:
+                acc.update(np.array(part))
+        signs.add((math.copysign(1, acc.minimum), math.copysign(1, acc.maximum)))
+    assert len(signs) == 1
+
+
 @pytest.mark.parametrize(
     "values,expected",
     [([1.0, 2.0], 0), ([28.98, 1.5], 2), ([0.1, 0.25, 1e-5], 5), ([1234567.1234567], 7), ([0.1 + 0.2], None),
