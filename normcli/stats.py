@@ -3,9 +3,9 @@
 Values arrive in batches of any size. Moments are computed over fixed blocks of ``BLOCK`` values
 (so the result does not depend on how the input was cut into batches), each block by two passes
 and merged with Chan, Golub and LeVeque's update on (n, mean, M2). Before that every value is
-shifted by a value near the data and divided by a power of two near the data's spread: the shift
-keeps 1e9 + N(0, 1) accurate, the power of two (an exact division) keeps squares of 1e308 or of
-1e-300 from overflowing or vanishing.
+shifted by a value near the data, where the data lies far from zero beside its spread, and divided
+by a power of two near the spread: the shift keeps 1e9 + N(0, 1) accurate, the power of two (an
+exact division) keeps squares of 1e308 or of 1e-300 from overflowing or vanishing.
 """
 
 from __future__ import annotations
@@ -227,7 +227,11 @@ class ColumnAccumulator:
             low, high = float(block.min()), float(block.max())
             with np.errstate(over="ignore"):
                 mean = float(np.mean(block))
-            self._shift = mean if math.isfinite(mean) else low / 2 + high / 2
+            centre = mean if math.isfinite(mean) else low / 2 + high / 2
+            # Shifting by the centre keeps 1e9 + N(0, 1) exact: every x lies within a factor of two
+            # of it, so x - shift is exact. Values of a wider spread are summed as they are: beside
+            # -1e10 and 1e10, x - 0.0333 would round each large x by up to half its ulp.
+            self._shift = centre if abs(centre) > 2 * (high - low) else 0.0
             spread = max(abs(high - self._shift), abs(low - self._shift)) if math.isfinite(high - low) else max(abs(low), abs(high))
             # A power of two at or just below the spread: exact to divide by, and still a float
             # when the spread is near the largest float.

@@ -93,6 +93,8 @@ def test_apply_then_invert_gives_the_numbers_back_exactly(method, frame, fmt):
     ["28.98", "1.5", "1000000.25"],
     ["1.23e17", "4.56e17", "7.89e17"],
     ["0.000000001", "-0.000000002"],
+    ["8.414114923e-12", "5.571404689e-12", "3.008305683e-12"],  # 10 digits at 1e-12: 21 places
+    ["1.893336797544e-10", "6.63742644043e-11"],  # 22 places, the most a float's powers of ten allow
 ])
 def test_known_hard_columns_come_back_exactly(tmp_path, method, values):
     source = tmp_path / "in.csv"

@@ -31,6 +31,30 @@ def test_large_offset_keeps_its_std(rng):
     assert abs(naive - std) / std > 1e-6  # the naive formula would have failed here
 
 
+@pytest.mark.parametrize("values", [
+    [-1e10, 1e10, 0.1],
+    [1e16, -1e16, 1.0],
+    [1e-12, 0.009999999999, -1e-12, -0.009999999999, 1e-12],
+    [3.0, -7.5, 1e9, -1e9, 2.25],
+])
+def test_a_small_mean_beside_large_values_of_both_signs_is_exact(values):
+    # A shift by the mean (0.0333 beside 1e10) would round every large value as it is shifted.
+    from fractions import Fraction
+
+    acc = fitted(np.array(values))
+    assert acc.mean == float(sum(map(Fraction, values)) / len(values))
+
+
+def test_the_mean_errs_by_no_more_than_rounding_allows_at_the_data_scale(rng):
+    from fractions import Fraction
+
+    for _ in range(20):
+        x = np.round(rng.standard_normal(5000) * 10.0 ** rng.integers(-5, 15, 5000), 3)
+        exact = sum(map(Fraction, x.tolist())) / x.size
+        bound = 4 * np.finfo(float).eps * float(np.max(np.abs(x)))
+        assert abs(Fraction(fitted(x, batch=777).mean) - exact) <= bound
+
+
 def test_values_near_float_max_do_not_overflow(rng):
     x = rng.uniform(1e307, 1.7e308, 100_000)
     acc = fitted(x)
