@@ -39,13 +39,14 @@ from .io import (
     polars_writes_parquet,
     refuse_binary_terminal,
     sink_parquet,
+    streams,
     UntilFailure,
 )
 from .lazy import module
 from .methods import DEFAULT_METHOD, make_method
 from .sidecar import INTEGER_DTYPES, ColumnParams, Sidecar
-from .stats import (LONG_INTEGER, MAX_DECIMALS, ColumnAccumulator, InfiniteValue, capped_decimals, digits_limit,
-                    long_integers, powers_of_ten, significant_decimals)
+from .stats import (LONG_INTEGER, MAX_DECIMALS, SIGNIFICANT_DIGITS, ColumnAccumulator, InfiniteValue, capped_decimals,
+                    digits_limit, long_integers, powers_of_ten, significant_decimals)
 
 np = module("numpy")
 pa = module("pyarrow")
@@ -209,12 +210,12 @@ def _parsed(column: str, text: bool, null_values: Sequence[str], strict: bool, d
 _INTEGER_TEXT = r"^[+-]?[0-9]+$"
 
 
-def _not_integer(column: str, null_values: Sequence[str]) -> pl.Expr:
-    """Per value of a text column: a number not written as an integer."""
+def _integer_flags(column: str, null_values: Sequence[str]) -> tuple[pl.Expr, pl.Expr]:
+    """Per value of a text column: a number not written as an integer; an integer beyond int64."""
     present = _present(column, True, null_values)
-    return (present.cast(pl.Float64, strict=False).is_not_null()
-            & present.cast(pl.Int64, strict=False).is_null()
-            & ~present.str.contains(_INTEGER_TEXT))
+    beyond = present.cast(pl.Float64, strict=False).is_not_null() & present.cast(pl.Int64, strict=False).is_null()
+    integer = present.str.contains(_INTEGER_TEXT)
+    return beyond & ~integer, beyond & integer
 
 
 def _first_unparsable(frame: pl.DataFrame, column: str, null_values) -> tuple[int, str] | None:
@@ -261,6 +262,8 @@ class _Candidate:
     text: bool  # read from CSV/TSV: an unpicked column may turn out to be text, and is dropped
     dropped: bool = False
     long_integer: DataError | None = None  # the first integer invert could not give back, if any
+    beyond_int64: bool = False  # an integer written in text that int64 cannot hold
+    too_many_digits: DataError | None = None  # the first integer of more than 15 significant digits
 
     @property
     def integer(self) -> bool:
@@ -357,6 +360,12 @@ def fit(
         acc = candidate.accumulator
         if candidate.dropped:
             continue
+        if candidate.integer and candidate.beyond_int64:
+            # int64 cannot hold the column: a float one, which gives back 36893489000000000000 as
+            # 3.6893489e+19, the same number, and cannot give back more than 15 digits.
+            candidate.dtype = "double"
+            if candidate.too_many_digits is not None:
+                raise candidate.too_many_digits
         if candidate.integer and candidate.long_integer is not None:
             raise candidate.long_integer  # only now: a later value can still make the column a float one
         if acc.count == 0:
@@ -480,8 +489,10 @@ def _accumulate_frame(frame: pl.DataFrame, active: list[_Candidate], table: Tabl
     text = {c.name: frame.schema[_key(c.name)] == pl.String for c in active}
     exprs = [_parsed(c.name, True, csv.null_values, strict=False).alias(_key(c.name)) for c in active if text[c.name]]
     # Text stays an integer column while every number in it is written as an integer.
-    exprs += [_not_integer(c.name, csv.null_values).any().alias(f"i:{c.name}")
-              for c in active if text[c.name] and c.integer]
+    for c in active:
+        if text[c.name] and c.integer:
+            not_integer, beyond_int64 = _integer_flags(c.name, csv.null_values)
+            exprs += [not_integer.any().alias(f"i:{c.name}"), beyond_int64.any().alias(f"o:{c.name}")]
     try:
         parsed = frame.select(exprs) if exprs else None
     except pl.exceptions.PolarsError as exc:
@@ -515,7 +526,7 @@ def _plain_types(table: Table, names: list[str], csv: CsvOptions, *, integers: b
             kinds[name] = pl.String
         elif integers and text.cast(pl.Int64, strict=False).null_count() == numbers.null_count():
             kinds[name] = pl.Int64
-        elif integers and not sample.select(_not_integer(name, csv.null_values).any()).item():
+        elif integers and not sample.select(_integer_flags(name, csv.null_values)[0].any()).item():
             kinds[name] = pl.String  # integers beyond int64: the careful reading names the first
         else:
             kinds[name] = pl.Float64
@@ -597,6 +608,8 @@ def _add_values(candidate: _Candidate, parsed: pl.DataFrame, frame: pl.DataFrame
         flag = f"i:{name}"  # "not an integer", beside the column's own key "c:{name}"
         if flag in parsed.columns and parsed[flag][0]:
             candidate.dtype = "double"
+        if candidate.integer and f"o:{name}" in parsed.columns and parsed[f"o:{name}"][0]:
+            candidate.beyond_int64 = True
         if values.null_count() > frame[_key(name)].null_count():
             bad = _first_unparsable(frame, name, csv.null_values)
             if bad is not None:
@@ -616,8 +629,12 @@ def _add_values(candidate: _Candidate, parsed: pl.DataFrame, frame: pl.DataFrame
         raw = frame[_key(name)][exc.index]
         raise DataError("infinite value; fit needs finite numbers", file=table.name, column=name,
                         row=offset + exc.index + 1, value=_as_written(raw)) from None
-    if candidate.integer and candidate.long_integer is None and max(-acc.minimum, acc.maximum) >= LONG_INTEGER:
-        candidate.long_integer = _long_integer(array, frame[_key(name)], table.name, name, offset)
+    if candidate.integer and candidate.too_many_digits is None and max(-acc.minimum, acc.maximum) >= LONG_INTEGER:
+        if candidate.long_integer is None:
+            candidate.long_integer = _long_integer(array, frame[_key(name)], table.name, name, offset)
+        if candidate.long_integer is not None:
+            candidate.too_many_digits = _long_integer(array, frame[_key(name)], table.name, name, offset,
+                                                      digits_only=True)
 
 
 def _as_written(value) -> str:
@@ -629,9 +646,11 @@ _LONG_INTEGER_MESSAGE = ("integer too long to scale and give back exactly (more 
                          "exact in float64); leave the column out of the fit (-x)")
 
 
-def _long_integer(values: np.ndarray, raw: pl.Series, file, name: str, offset: int) -> DataError | None:
+def _long_integer(values: np.ndarray, raw: pl.Series, file, name: str, offset: int, *,
+                  digits_only: bool = False) -> DataError | None:
     """The error naming the first value of an integer column (``values``, as float64; ``raw`` as
-    read) that invert could not give back exactly, or None."""
+    read) that invert could not give back exactly, or None. With ``digits_only``, the first with
+    more than 15 significant digits: what a float column could not give back either."""
     index, certain = long_integers(values)
     for position, beyond in zip(index.tolist(), certain.tolist()):  # rare: at least 10**15
         value = raw[position]
@@ -641,7 +660,9 @@ def _long_integer(values: np.ndarray, raw: pl.Series, file, name: str, offset: i
             written = None
         if written is None:
             continue  # a float given to apply (1e16, 1e15 + 0.5): invert names one it cannot make whole
-        if beyond or written != int(values[position]):
+        if digits_only:  # counted as written: -99999999999999999999 is read as -1e20
+            beyond = len(str(abs(written)).rstrip("0")) > SIGNIFICANT_DIGITS
+        if beyond or (not digits_only and written != int(values[position])):
             return DataError(_LONG_INTEGER_MESSAGE, file=file, column=name, row=offset + position + 1,
                              value=value if isinstance(value, str) else str(value))
     return None
@@ -1038,7 +1059,7 @@ def _write(table, sidecar, inverse, csv, schema: Callable[[], pa.Schema], output
                 raise DataError(f"a column of type {field.type} cannot be written as {out_format}; write Parquet",
                                 file=table.name, column=field.name)
     fast = _fast_writer(table, out_format, schema)
-    if fast is not None:
+    if fast is not None and not streams(output):  # a FIFO is opened once: its reader sees one end
         try:
             with output_stream(output) as handle:
                 if not _fresh_file(handle):

@@ -1039,10 +1039,13 @@ def output_stream(path, sync: bool = False):
         sys.stdout.buffer.flush()
         return
     target = Path(path)
-    if target.exists() and not target.is_file() and not target.is_dir():
-        # A device or a FIFO (/dev/null, a named pipe): nothing to replace, so write to it.
+    if streams(path):
+        descriptor = _descriptor(path)
+        # A device or a FIFO (/dev/null, a named pipe): nothing to replace, so write to it. An open
+        # descriptor (/dev/stdout) is written as it is, not opened again: opened again by name, a
+        # redirect to a file would be truncated (`>> log`) or, replaced, lose what else goes to it.
         try:
-            handle = open(target, "wb")
+            handle = os.fdopen(os.dup(descriptor), "wb") if descriptor is not None else open(target, "wb")
         except OSError as exc:
             raise FileError(f"cannot write: {exc.strerror or exc}", file=display_name(path)) from None
         try:
@@ -1062,6 +1065,27 @@ def output_stream(path, sync: bool = False):
                 raise FileError(f"cannot write: {exc.strerror}", file=display_name(path)) from None
     with atomic_file(os.path.realpath(target) if target.is_symlink() else path, sync=sync) as handle:
         yield handle
+
+
+_STANDARD_DESCRIPTORS = {"/dev/stdin": 0, "/dev/stdout": 1, "/dev/stderr": 2}
+
+
+def _descriptor(path) -> int | None:
+    """The open file descriptor a path names (/dev/stdout, /dev/fd/3, /proc/self/fd/3), if any."""
+    text = os.fspath(path)
+    if text in _STANDARD_DESCRIPTORS:
+        return _STANDARD_DESCRIPTORS[text]
+    match = re.fullmatch(r"/(?:dev/fd|proc/self/fd)/([0-9]+)", text)
+    return int(match.group(1)) if match else None
+
+
+def streams(path) -> bool:
+    """Whether output to ``path`` goes straight to a stream (stdout, a descriptor, a device or a
+    FIFO) rather than to a new file renamed into place."""
+    if path in (None, STDIO) or _descriptor(path) is not None:
+        return True
+    target = Path(path)
+    return target.exists() and not target.is_file() and not target.is_dir()
 
 
 def write_text(path, text: str) -> None:

@@ -435,6 +435,20 @@ def test_fit_refuses_an_integer_beyond_int64_rather_than_reading_a_float_column(
     assert (caught.value.column, caught.value.row, caught.value.value) == ("n", row, long)
 
 
+@pytest.mark.parametrize("quoted", [False, True])
+def test_integers_beyond_int64_of_15_digits_make_a_float_column_that_gives_them_back(tmp_path, quoted):
+    # 36893489000000000000 is not a float64, but the float nearest it is written 3.6893489e+19.
+    values = ["36893489000000000000", "-500000000000000000000", "4000000000000000000"]
+    path = tmp_path / "big.csv"
+    path.write_text(('"n"' if quoted else "n") + "\n" + "\n".join(values) + "\n")
+    sidecar = normcli.fit(path, method="maxabs")
+    assert sidecar.columns[0].dtype == "double"
+    normcli.apply(path, sidecar, tmp_path / "scaled.csv")
+    normcli.invert(tmp_path / "scaled.csv", sidecar, tmp_path / "back.csv")
+    back = pl.read_csv(tmp_path / "back.csv", infer_schema=False)["n"].to_list()
+    assert [float(v) for v in back] == [float(v) for v in values]
+
+
 @pytest.mark.parametrize("long", ["4000000000000001", "12345678901234567890"])
 def test_a_long_integer_in_a_column_that_proves_to_be_float_is_a_float(tmp_path, long):
     # The column is float64 once 1.5 is read: the long integer is read as the float it is.

@@ -186,6 +186,41 @@ def test_stdout_redirected_to_a_file_gets_the_output(data, tmp_path, source):
     assert target.read_bytes() == (tmp_path / "file.csv").read_bytes()
 
 
+@pytest.mark.parametrize("command", ["apply", "fit"])
+def test_dev_stdout_appended_to_a_file_keeps_what_was_there(data, tmp_path, command):
+    # `-o /dev/stdout >> log`: the open descriptor is written, not the file replaced or truncated.
+    log = tmp_path / "log.txt"
+    log.write_bytes(b"# earlier lines\n")
+    args = ("-o", "/dev/stdout") if command == "apply" else ("-p", "/dev/stdout")
+    with open(log, "ab") as handle:
+        result = run_cli(command, data.small_csv, *(("-p", data.params) if command == "apply" else ()), *args,
+                         stdout=handle, cwd=tmp_path)
+    assert (result.returncode, result.stderr) == (0, b"")
+    expected = run_cli(command, data.small_csv, *(("-p", data.params) if command == "apply" else ()),
+                       *(("-o", "-") if command == "apply" else ("-p", "-"))).stdout
+    assert log.read_bytes() == b"# earlier lines\n" + expected
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["log.txt"]
+
+
+@pytest.mark.parametrize("source", ["big_csv", "mid_parquet"])
+def test_a_fifo_as_output_is_opened_once_and_gets_everything(data, tmp_path, source):
+    # Opened and closed once before the real writing, a FIFO's reader saw its end and went away.
+    fifo = tmp_path / "out.fifo"
+    os.mkfifo(fifo)
+    expected = run_cli("apply", getattr(data, source), "-p", data.params, "--output-format", "csv").stdout
+    for attempt in range(3):
+        got = tmp_path / f"got{attempt}.csv"
+        with open(got, "wb") as sink:
+            reader = subprocess.Popen(["cat", str(fifo)], stdout=sink)
+        try:
+            result = run_cli("apply", getattr(data, source), "-p", data.params, "-o", fifo, "--output-format", "csv")
+            reader.wait(timeout=TIMEOUT)
+        finally:
+            kill_quietly(reader)
+        assert (result.returncode, result.stderr) == (0, b"")
+        assert got.read_bytes() == expected
+
+
 # ---------------------------------------------------------------------------------------------
 # A terminal on stdout
 
