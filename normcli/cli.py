@@ -205,6 +205,10 @@ def fit(inputs, method, columns, exclude, feature_range, quantile_range, params,
         first = Path(inputs[0])
         if inputs[0] == "-" or is_glob(inputs[0]):
             raise UsageError("fit from stdin or a glob needs -p PARAMS (a path, or '-' for stdout)")
+        if first.is_dir():
+            first = Path(os.path.abspath(first))  # "." and "ds/..": the directory's own name
+            if not first.name:
+                raise UsageError("fit of the root directory needs -p PARAMS")
         stem = first.name if first.is_dir() else first.stem
         params = str(first.with_name(f"{stem}.normcli.json"))
     if list(inputs).count("-") > 1:

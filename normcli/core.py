@@ -164,6 +164,8 @@ def _check_source(source) -> None:
     if not _frame_kind(source) and not isinstance(source, (str, os.PathLike)):
         raise UsageError(f"data must be a path, a pandas or polars DataFrame or a pyarrow Table, not "
                          f"{type(source).__module__.split('.')[0]}.{type(source).__name__}")
+    if not _frame_kind(source) and os.fspath(source) == "":
+        raise UsageError("an empty path names no file")  # pathlib would read it as "."
 
 
 def _open(source, input_format, csv: CsvOptions) -> Table:
@@ -244,7 +246,7 @@ def _parse_list(value) -> list[str]:
         return []
     if isinstance(value, str):
         return [value]
-    return list(value)
+    return [name if isinstance(name, str) else str(name) for name in value]  # a pandas label 0 is "0"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -915,7 +917,7 @@ def _transformed(series: pl.Series, raw: pl.Series, column: ColumnParams, invers
         values = _restore_batch(computed, series, column)
         if column.integer:
             rounded = values.to_numpy()
-            _check_whole(rounded, computed.to_numpy(), column, file, offset)
+            _check_whole(rounded, computed.to_numpy(), raw, column, file, offset)
             return _to_integers(rounded, target, file, column.name, offset)
     else:
         if column.integer:
@@ -934,7 +936,8 @@ def _transformed(series: pl.Series, raw: pl.Series, column: ColumnParams, invers
     return array if target == pa.float64() else array.cast(target)
 
 
-def _check_whole(rounded: np.ndarray, computed: np.ndarray, column: ColumnParams, file, offset: int) -> None:
+def _check_whole(rounded: np.ndarray, computed: np.ndarray, raw: pl.Series, column: ColumnParams, file,
+                 offset: int) -> None:
     """An integer column's values after invert must be whole numbers, up to invert's own error: a
     value with a fraction was one the fit never saw, and rounding it would change it unseen."""
     origin = _origin(column)
@@ -944,9 +947,9 @@ def _check_whole(rounded: np.ndarray, computed: np.ndarray, column: ColumnParams
         fraction = np.abs(rounded - computed) > (np.abs(computed) + origin) * _NEAR_EPS
     if fraction.any():
         index = int(np.argmax(fraction))
-        raise DataError(f"not a whole number, but the column was fitted as {column.dtype}: refit, or set its "
-                        "dtype to \"double\" in the sidecar",
-                        file=file, column=column.name, row=offset + index + 1, value=repr(float(computed[index])))
+        raise DataError(f"inverts to {float(computed[index])!r}, not a whole number, but the column was fitted as "
+                        f"{column.dtype}: refit, or set its dtype to \"double\" in the sidecar",
+                        file=file, column=column.name, row=offset + index + 1, value=_as_written(raw[index]))
 
 
 def _to_integers(values: np.ndarray, target: pa.DataType, file, name, offset) -> pa.Array:
@@ -1017,6 +1020,8 @@ def _sidecar_from_metadata(table: Table) -> Sidecar:
 def _run(data, sidecar, inverse: bool, output, *, input_format, output_format, csv: CsvOptions,
          progress: Progress | None):
     kind = _frame_kind(data)
+    if kind and output is not None:
+        raise UsageError("output is for data read from a path: a frame comes back as a frame")
     table = _open(data, input_format, csv)
     try:
         if sidecar is None:

@@ -89,6 +89,8 @@ def display_name(source) -> str:
 def format_of(path, override: str | None = None, default: str | None = None) -> str:
     """The table format of ``path``: the override, else the extension, else ``default``."""
     if override:
+        if override not in FORMATS:  # the command line's choices; the library is told here
+            raise UsageError(f"unknown format '{override}' (one of {', '.join(FORMATS)})")
         return override
     if path not in (None, STDIO):
         suffix = Path(str(path)).suffix.lower()

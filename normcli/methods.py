@@ -82,6 +82,13 @@ class Method:
             value = parameters[key]
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
                 return f"parameter '{key}' must be a finite number"
+        problem = self._check(parameters)
+        if problem is None and not all(math.isfinite(v) for v in self.affine(parameters)):
+            problem = "parameters whose map y = x * scale + offset is not finite (a scale too small to divide by)"
+        return problem
+
+    def _check(self, parameters: dict) -> str | None:
+        """The method's own rules for finite parameters, or None."""
         return None
 
     def forward(self, x: pl.Expr, p: dict) -> pl.Expr:
@@ -138,8 +145,8 @@ class ZScore(Method):
         _refuse_overflow(acc, mean, scale, "(x - mean) / std", self.name)
         return {"mean": mean, "std": std}, {"mean": mean, "scale": scale}
 
-    def check(self, parameters):
-        return super().check(parameters) or _check_positive(parameters, "scale")
+    def _check(self, parameters):
+        return _check_positive(parameters, "scale")
 
     def forward(self, x, p):
         return divide(subtract(x, p["mean"]), p["scale"])
@@ -185,8 +192,8 @@ class MinMax(Method):
             {"scale": scale, "min": offset},
         )
 
-    def check(self, parameters):
-        return super().check(parameters) or _check_positive(parameters, "scale")
+    def _check(self, parameters):
+        return _check_positive(parameters, "scale")
 
     def forward(self, x, p):
         return add(x * p["scale"], p["min"])
@@ -211,8 +218,8 @@ class MaxAbs(Method):
         max_abs = max(abs(acc.minimum), abs(acc.maximum))
         return {"max_abs": max_abs}, {"scale": handle_zero_scale(max_abs)}
 
-    def check(self, parameters):
-        return super().check(parameters) or _check_positive(parameters, "scale")
+    def _check(self, parameters):
+        return _check_positive(parameters, "scale")
 
     def forward(self, x, p):
         return divide(x, p["scale"])
@@ -257,8 +264,8 @@ class Robust(Method):
             _refuse_overflow(acc, median, scale, "(x - median) / (q_hi - q_lo)", self.name)
         return {"median": median, "q_lo": q_lo, "q_hi": q_hi}, {"center": median, "scale": scale}
 
-    def check(self, parameters):
-        return super().check(parameters) or _check_positive(parameters, "scale")
+    def _check(self, parameters):
+        return _check_positive(parameters, "scale")
 
     def forward(self, x, p):
         return divide(subtract(x, p["center"]), p["scale"])

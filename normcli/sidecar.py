@@ -165,7 +165,8 @@ class Sidecar:
             raise ValueError(f"{name} is not allowed in a sidecar")
 
         def number(digits: str):
-            # An integer beyond float64 is read as infinity, which the checks below refuse by name.
+            # An integer beyond float64 is read as infinity, which the checks below refuse by name,
+            # as they refuse 1e400.
             value = int(digits)
             return value if abs(value) <= _LARGEST_FLOAT else (math.inf if value > 0 else -math.inf)
 
@@ -189,7 +190,7 @@ class Sidecar:
     @classmethod
     def from_dict(cls, document, source: str = "<sidecar>") -> "Sidecar":
         version = document.get("format_version") if isinstance(document, dict) else None
-        if isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION:
+        if _TYPES["integer"](version) and version > FORMAT_VERSION:
             raise SidecarError(
                 f"sidecar format version {version} is newer than this normcli {__version__} reads "
                 f"(up to {FORMAT_VERSION}); upgrade normcli",
@@ -209,9 +210,10 @@ class Sidecar:
                 options=entry["options"],
                 dtype=entry["dtype"],
                 nullable=entry["nullable"],
-                count=entry["count"],
-                nulls=entry["nulls"],
-                decimals=entry["decimals"],
+                # JSON Schema's integers include 3.0, as another program may write them.
+                count=int(entry["count"]),
+                nulls=int(entry["nulls"]),
+                decimals=None if entry["decimals"] is None else int(entry["decimals"]),
                 statistics=entry["statistics"],
                 parameters=entry["parameters"],
             )
@@ -220,6 +222,9 @@ class Sidecar:
             except Exception as exc:  # UsageError from an unknown method or bad options
                 raise SidecarError(f"{where}: {getattr(exc, 'message', exc)}", file=source, column=params.name) from None
             problem = scaler.check(params.parameters)
+            infinite = [key for key, value in params.statistics.items() if not math.isfinite(value)]
+            if problem is None and infinite:
+                problem = f"statistic '{infinite[0]}' must be a finite number"
             if problem is None and "std" in params.statistics and params.statistics["std"] < 0:
                 problem = "statistic 'std' must not be negative"
             if problem is None and not _is_arrow_numeric(params.dtype):
@@ -242,7 +247,8 @@ _TYPES = {
     "object": lambda v: isinstance(v, dict),
     "array": lambda v: isinstance(v, list),
     "string": lambda v: isinstance(v, str),
-    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    # As JSON Schema has it: a number with no fraction, 3.0 too.
+    "integer": lambda v: (isinstance(v, int) and not isinstance(v, bool)) or (isinstance(v, float) and v.is_integer()),
     "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
     "boolean": lambda v: isinstance(v, bool),
     "null": lambda v: v is None,

@@ -308,3 +308,18 @@ def test_small_mistakes_are_named(data, tmp_path):
     parquet = run("invert", "-", "-p", tmp_path / "p.json", input=(tmp_path / "s.parquet").read_bytes())
     assert (parquet.exit_code, parquet.stderr) == (1, "Error: <stdin>: this is Parquet, not text: give "
                                                       "--input-format parquet\n")
+
+
+def test_fit_of_the_working_directory_names_the_sidecar_after_it(tmp_path, monkeypatch):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    (tmp_path / "ds").mkdir()
+    pq.write_table(pa.table({"x": [1.0, 2.0]}), tmp_path / "ds" / "a.parquet")
+    monkeypatch.chdir(tmp_path / "ds")
+    for name in (".", "./"):
+        result = run("fit", name)
+        assert (result.exit_code, result.stderr) == (0, "")
+        assert (tmp_path / "ds.normcli.json").is_file()
+        (tmp_path / "ds.normcli.json").unlink()
+    assert sorted(p.name for p in (tmp_path / "ds").iterdir()) == ["a.parquet"]

@@ -184,14 +184,13 @@ def test_invert_rounds_a_value_of_more_than_15_digits_at_its_own_15(tmp_path, so
     assert back["x"].to_list() == [123456789012346.0, 0.25, 1.1]
 
 
-def test_invert_does_not_round_when_the_sidecar_leaves_no_tolerance():
-    # A hand-made scale so small that 1/scale and mean/scale overflow: no value can be judged near
-    # a grid point, so none is rounded to the column's 2 places.
+@pytest.mark.parametrize("scale", [5e-324, 1e-320])
+def test_a_hand_made_scale_too_small_to_divide_by_is_refused_on_load(scale):
+    # 1/scale overflows: apply would write infinities to CSV and refuse Parquet. Refused at once.
     fitted = json.loads(normcli.fit(pl.DataFrame({"x": [1.25, 2.5, 3.75]})).to_json())
-    fitted["columns"][0]["parameters"].update(scale=5e-324, mean=1.2345678)
-    sidecar = normcli.Sidecar.from_json(json.dumps(fitted))
-    assert sidecar["x"].decimals == 2
-    assert normcli.invert(pl.DataFrame({"x": [1.0, 2.0]}), sidecar)["x"].to_list() == [1.2345678, 1.2345678]
+    fitted["columns"][0]["parameters"].update(scale=scale, mean=1.2345678)
+    with pytest.raises(normcli.SidecarError, match=r"column 'x': columns\[0\]: parameters whose map .* is not finite"):
+        normcli.Sidecar.from_json(json.dumps(fitted))
 
 
 @pytest.mark.parametrize("fast", [True, False])
@@ -215,8 +214,9 @@ def test_invert_refuses_to_round_a_fraction_into_an_integer_column(tmp_path, thr
     sidecar = normcli.fit(pl.DataFrame({"x": [1, 2, 4]}))
     assert sidecar["x"].integer
     scaled = normcli.apply(pl.DataFrame({"x": [1.0, 2.5, 4.0]}), sidecar)
-    message = "column 'x', row 2: not a whole number, but the column was fitted as int64: refit, or set its dtype " \
-              "to \"double\" in the sidecar: '2.5'"
+    # The value named is the one in the data, which inverts to 2.5.
+    message = "column 'x', row 2: inverts to 2.5, not a whole number, but the column was fitted as int64: refit, or " \
+              f"set its dtype to \"double\" in the sidecar: '{scaled['x'][1]!r}'"
     if through == "frame":
         with pytest.raises(normcli.DataError) as caught:
             normcli.invert(scaled, sidecar)
@@ -318,7 +318,7 @@ def test_an_error_in_a_data_set_names_the_file_and_its_row(tmp_path):
     normcli.apply(pl.DataFrame({"x": [2.0, 2.5]}), sidecar).write_parquet(directory / "b.parquet")
     with pytest.raises(normcli.DataError) as info:
         normcli.invert(str(directory), sidecar, str(tmp_path / "back.csv"))
-    assert str(info.value).startswith(f"{directory}/b.parquet: column 'x', row 2: not a whole number")
+    assert str(info.value).startswith(f"{directory}/b.parquet: column 'x', row 2: inverts to 2.5, not a whole number")
     assert not (tmp_path / "back.csv").exists()
     # A gap that Parquet cannot hold, in a column fitted as not nullable.
     import pyarrow as pa
@@ -397,7 +397,7 @@ def test_apply_refuses_an_integer_it_could_not_give_back(tmp_path, long, source)
     sidecar = normcli.fit(pl.DataFrame({"n": [1, 5, 9]}))
     data = _integer_sources(tmp_path, "long", ["12", long, "7"])[source]
     with pytest.raises(normcli.DataError) as caught:
-        normcli.apply(data, sidecar, tmp_path / "out.csv")
+        normcli.apply(data, sidecar, None if source == "frame" else tmp_path / "out.csv")
     assert (caught.value.column, caught.value.row, caught.value.value) == ("n", 2, long)
     assert not (tmp_path / "out.csv").exists()
 
@@ -542,3 +542,34 @@ def test_a_pandas_column_of_integers_beyond_int64_passes_through():
     sidecar = normcli.fit(frame)
     assert sidecar.names == ["a"]
     assert normcli.apply(frame, sidecar)["big"].tolist() == [2**64, 1, 2]
+
+
+def test_library_arguments_the_command_line_would_refuse_are_usage_errors(tmp_path):
+    frame = pl.DataFrame({"a": [1.0, 2.0, 4.0]})
+    sidecar = normcli.fit(frame)
+    # A frame comes back as a frame: an output path would be silently ignored.
+    with pytest.raises(normcli.UsageError, match="output is for data read from a path"):
+        normcli.apply(frame, sidecar, tmp_path / "scaled.csv")
+    with pytest.raises(normcli.UsageError, match="output is for data read from a path"):
+        normcli.invert(frame, sidecar, tmp_path / "back.csv")
+    assert list(tmp_path.iterdir()) == []
+    frame.write_csv(tmp_path / "a.csv")
+    for fmt in ["PARQUET", "xlsx", "parquet "]:
+        with pytest.raises(normcli.UsageError, match=f"unknown format '{fmt}' \\(one of csv, tsv, parquet\\)"):
+            normcli.apply(tmp_path / "a.csv", sidecar, tmp_path / "out.bin", output_format=fmt)
+        with pytest.raises(normcli.UsageError, match=f"unknown format '{fmt}'"):
+            normcli.fit(tmp_path / "a.csv", input_format=fmt)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv"]
+    # pathlib reads "" as ".": the working directory would be fitted as a data set.
+    for function in (normcli.fit, lambda data: normcli.apply(data, sidecar)):
+        with pytest.raises(normcli.UsageError, match="an empty path names no file"):
+            function("")
+
+
+def test_pandas_labels_that_are_not_text_can_be_picked_and_left_out():
+    import pandas as pd
+
+    frame = pd.DataFrame({0: [1.0, 2.0, 4.0], 1: [3.0, 5.0, 9.0]})
+    assert normcli.fit(frame, columns=[0]).names == ["0"]
+    assert normcli.fit(frame, exclude=[1]).names == ["0"]
+    assert normcli.fit(frame, columns=["0"]).names == ["0"]

@@ -76,6 +76,24 @@ def test_extra_fields_are_accepted(sidecar):
     assert Sidecar.from_json(text) == sidecar
 
 
+def test_integers_written_as_3_0_are_integers_as_json_schema_has_it(sidecar):
+    # Another program's JSON writer may give every number a fraction.
+    text = edited(sidecar, lambda d: (d.update(format_version=1.0), d["columns"][0].update(
+        count=float(d["columns"][0]["count"]), nulls=float(d["columns"][0]["nulls"]))))
+    assert '"format_version": 1.0' in text
+    loaded = Sidecar.from_json(text)
+    assert loaded == sidecar
+    assert loaded.to_json() == sidecar.to_json()
+
+
+def test_a_statistic_beyond_float64_is_refused(sidecar):
+    # 1e400 is read as infinity, which no statistic may be.
+    std = f'"std": {sidecar.columns[0].statistics["std"]!r}'
+    assert std in sidecar.to_json()
+    with pytest.raises(normcli.SidecarError, match=r"p.json: column 'a': columns\[0\]: statistic 'std' must be a finite"):
+        Sidecar.from_json(sidecar.to_json().replace(std, '"std": 1e400'), source="p.json")
+
+
 def test_nan_and_corrupt_json_are_refused(sidecar):
     with pytest.raises(normcli.SidecarError, match="NaN is not allowed"):
         Sidecar.from_json(sidecar.to_json().replace('"mean": 2.5833333333333335', '"mean": NaN'))
@@ -106,6 +124,8 @@ def mutations(document):
         (("columns", 0, "decimals"), "2"), (("columns", 0, "nullable"), 1), (("columns", 0, "statistics"), []),
         (("columns", 0, "parameters", "mean"), None), (("columns", 0, "affine", "offset"), "0"),
         (("columns", 0, "options"), []), (("columns", 0, "name"), None), (("columns", 0, "extra"), 1),
+        (("format_version",), 1.0), (("columns", 0, "count"), 12.0), (("columns", 0, "decimals"), 2.0),
+        (("columns", 0, "nulls"), 0.5),
     ]:
         changed = json.loads(json.dumps(document))
         target = changed
