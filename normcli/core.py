@@ -96,14 +96,15 @@ def _to_arrow(data, kind: str) -> pa.Table:
         try:
             return pa.Table.from_pandas(data, preserve_index=False)
         except _not_arrow():
-            return pa.table([_arrow_or_nulls(lambda: pa.array(data.iloc[:, i], from_pandas=True), len(data))
-                             for i in range(data.shape[1])], names=names)
+            return _columns_or_nulls([(names[i], str(data.dtypes.iloc[i]),
+                                       lambda i=i: pa.array(data.iloc[:, i], from_pandas=True))
+                                      for i in range(data.shape[1])], len(data))
     if kind == "polars":
         try:
             return data.to_arrow()
         except _not_arrow():
-            return pa.table([_arrow_or_nulls(lambda: series.to_arrow(), data.height) for series in data.get_columns()],
-                            names=data.columns)
+            return _columns_or_nulls([(series.name, str(series.dtype), series.to_arrow)
+                                      for series in data.get_columns()], data.height)
     return data
 
 
@@ -113,11 +114,21 @@ def _not_arrow() -> tuple[type[BaseException], ...]:
     return pa.ArrowException, pl.exceptions.PolarsError, ValueError, TypeError, OverflowError
 
 
-def _arrow_or_nulls(convert: Callable[[], pa.Array], length: int) -> pa.Array:
-    try:
-        return convert()
-    except _not_arrow():
-        return pa.nulls(length)
+# The frame's own type of a column Arrow cannot hold, in its field's metadata: for a message.
+_FRAME_TYPE = b"normcli.frame_type"
+
+
+def _columns_or_nulls(columns: list[tuple[str, str, Callable[[], pa.Array]]], length: int) -> pa.Table:
+    """A table of (name, frame type, conversion) columns; one that Arrow cannot hold is all nulls."""
+    arrays, fields = [], []
+    for name, frame_type, convert in columns:
+        try:
+            arrays.append(convert())
+            fields.append(pa.field(name, arrays[-1].type))
+        except _not_arrow():
+            arrays.append(pa.nulls(length))
+            fields.append(pa.field(name, pa.null(), metadata={_FRAME_TYPE: frame_type}))
+    return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
 
 
 def _from_arrow(table: pa.Table, kind: str, source, scaled: set[str]):
@@ -237,8 +248,10 @@ def _not_numeric(table: Table, name: str) -> str | None:
     if table.polars_types is not None and (table.polars_types[name].is_integer()
                                            or table.polars_types[name].is_float()):
         return None  # the same kind to pyarrow (see io._simple_polars_types); a refusal names its Arrow type
-    dtype = table.schema.field(name).type
-    return None if pa.types.is_integer(dtype) or pa.types.is_floating(dtype) else f"not a numeric column (type {dtype})"
+    field = table.schema.field(name)
+    if pa.types.is_integer(field.type) or pa.types.is_floating(field.type):
+        return None
+    return f"not a numeric column (type {(field.metadata or {}).get(_FRAME_TYPE, b'').decode() or field.type})"
 
 
 def _parse_list(value) -> list[str]:

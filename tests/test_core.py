@@ -573,3 +573,14 @@ def test_pandas_labels_that_are_not_text_can_be_picked_and_left_out():
     assert normcli.fit(frame, columns=[0]).names == ["0"]
     assert normcli.fit(frame, exclude=[1]).names == ["0"]
     assert normcli.fit(frame, columns=["0"]).names == ["0"]
+
+
+def test_a_frame_column_arrow_cannot_hold_is_named_by_its_own_type_when_picked():
+    import pandas as pd
+
+    int128 = pl.DataFrame({"id": pl.Series([1, 2, 3], dtype=pl.Int128), "v": [1.0, 2.0, 4.0]})
+    mixed = pd.DataFrame({"m": ["x", 1, 2.5], "v": [1.0, 2.0, 3.0]})
+    for frame, name, shown in [(int128, "id", "Int128"), (mixed, "m", "object")]:
+        with pytest.raises(normcli.DataError, match=f"column '{name}': not a numeric column \\(type {shown}\\)$"):
+            normcli.fit(frame, columns=[name])
+        assert normcli.fit(frame).names == ["v"]
