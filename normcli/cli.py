@@ -24,6 +24,7 @@ from .errors import (
     NormcliError,
     UsageError,
     escape,
+    is_broken_pipe,
 )
 
 METHOD_NAMES = ("zscore", "minmax", "maxabs", "robust", "decimal")
@@ -52,7 +53,7 @@ class NormcliGroup(click.Group):
             raise click.ClickException(str(exc)) from None
         except OSError as exc:
             # What is left here was raised writing stdout (files map their errors to FileError).
-            if _is_broken_pipe(exc):
+            if is_broken_pipe(exc):
                 raise StdoutClosed() from None
             raise click.ClickException(f"<stdout>: cannot write: {_os_message(exc)}") from None
         except KeyboardInterrupt:
@@ -350,7 +351,8 @@ def run(argv=None) -> int:
     """Run the CLI and return the exit status; every failure becomes one ``Error:`` line."""
     try:
         cli.main(args=argv, prog_name="normcli", standalone_mode=False)
-        sys.stdout.flush()
+        if sys.stdout is not None:  # None when started with stdout closed (>&-)
+            sys.stdout.flush()
         return EXIT_OK
     except StdoutClosed:
         return _broken_pipe()
@@ -360,21 +362,21 @@ def run(argv=None) -> int:
         click.echo("Error: interrupted", err=True)
         return EXIT_INTERRUPTED
     except click.ClickException as exc:
-        if _is_broken_pipe(exc.__context__):
+        if is_broken_pipe(exc.__context__):
             return _broken_pipe()
         exc.show()
         return exc.exit_code
     except SystemExit as exc:
-        if _is_broken_pipe(exc.__context__):  # click turns a closed stdout into exit 1
+        if is_broken_pipe(exc.__context__):  # click turns a closed stdout into exit 1
             return _broken_pipe()
         return exc.code if isinstance(exc.code, int) else EXIT_FAILURE
     except OSError as exc:  # writing stdout before any command ran (--help, --version)
-        if _is_broken_pipe(exc):
+        if is_broken_pipe(exc):
             return _broken_pipe()
         click.echo(f"Error: <stdout>: cannot write: {_os_message(exc)}", err=True)
         return EXIT_FAILURE
     except BaseException as exc:  # an Exception, or a panic in Rust code (pyo3's PanicException is not one)
-        if _is_broken_pipe(exc):
+        if is_broken_pipe(exc):
             return _broken_pipe()
         if "--debug" in (argv if argv is not None else sys.argv):
             raise
@@ -402,18 +404,13 @@ def main(argv=None) -> None:
         if signal.getsignal(signum) is _on_signal:
             signal.signal(signum, _exit_at_once)
     try:
-        sys.stdout.flush()
+        if sys.stdout is not None:  # None when normcli was started with stdout closed (>&-)
+            sys.stdout.flush()
     except OSError as exc:
-        code = _broken_pipe() if _is_broken_pipe(exc) else EXIT_FAILURE
-    sys.stderr.flush()
+        code = _broken_pipe() if is_broken_pipe(exc) else EXIT_FAILURE
+    if sys.stderr is not None:
+        sys.stderr.flush()
     os._exit(code)
-
-
-def _is_broken_pipe(exc) -> bool:
-    if exc is None:
-        return False
-    # polars reports a closed pipe as a plain OSError("Broken pipe (os error 32)").
-    return isinstance(exc, BrokenPipeError) or (isinstance(exc, OSError) and "Broken pipe" in str(exc))
 
 
 def _broken_pipe() -> int:

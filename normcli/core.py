@@ -100,11 +100,12 @@ def _to_arrow(data, kind: str) -> pa.Table:
                                        lambda i=i: pa.array(data.iloc[:, i], from_pandas=True))
                                       for i in range(data.shape[1])], len(data))
     if kind == "polars":
-        try:
-            return data.to_arrow()
-        except _not_arrow():
-            return _columns_or_nulls([(series.name, str(series.dtype), series.to_arrow)
-                                      for series in data.get_columns()], data.height)
+        objects = any(dtype == pl.Object for dtype in data.dtypes)  # to_arrow gives their pointers
+        if not objects:
+            with contextlib.suppress(*_not_arrow()):
+                return data.to_arrow()
+        return _columns_or_nulls([(series.name, str(series.dtype), None if series.dtype == pl.Object else series.to_arrow)
+                                  for series in data.get_columns()], data.height)
     return data
 
 
@@ -118,14 +119,19 @@ def _not_arrow() -> tuple[type[BaseException], ...]:
 _FRAME_TYPE = b"normcli.frame_type"
 
 
-def _columns_or_nulls(columns: list[tuple[str, str, Callable[[], pa.Array]]], length: int) -> pa.Table:
-    """A table of (name, frame type, conversion) columns; one that Arrow cannot hold is all nulls."""
+def _columns_or_nulls(columns: list[tuple[str, str, Callable[[], pa.Array] | None]], length: int) -> pa.Table:
+    """A table of (name, frame type, conversion) columns; one that Arrow cannot hold (or has no
+    conversion) is all nulls."""
     arrays, fields = [], []
     for name, frame_type, convert in columns:
-        try:
-            arrays.append(convert())
-            fields.append(pa.field(name, arrays[-1].type))
-        except _not_arrow():
+        array = None
+        if convert is not None:
+            with contextlib.suppress(*_not_arrow()):
+                array = convert()
+        if array is not None:
+            arrays.append(array)
+            fields.append(pa.field(name, array.type))
+        else:
             arrays.append(pa.nulls(length))
             fields.append(pa.field(name, pa.null(), metadata={_FRAME_TYPE: frame_type}))
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
@@ -257,9 +263,9 @@ def _not_numeric(table: Table, name: str) -> str | None:
 def _parse_list(value) -> list[str]:
     if value is None:
         return []
-    if isinstance(value, str):
-        return [value]
-    return [name if isinstance(name, str) else str(name) for name in value]  # a pandas label 0 is "0"
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        return [str(value)]  # a pandas label 0 is "0"
+    return [name if isinstance(name, str) else str(name) for name in value]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -375,6 +381,7 @@ def fit(
         acc = candidate.accumulator
         if candidate.dropped:
             continue
+        whole = candidate.integer  # every value written as an integer
         if candidate.integer and candidate.beyond_int64:
             # int64 cannot hold the column: a float one, which gives back 36893489000000000000 as
             # 3.6893489e+19, the same number, and cannot give back more than 15 digits.
@@ -393,7 +400,7 @@ def fit(
             problem = scaler.check(parameters) if all(math.isfinite(v) for v in parameters.values()) else None
             if problem:
                 raise DataError(f"fitted parameters apply would refuse: {problem}")
-            if candidate.integer:
+            if whole:
                 _refuse_merged_integers(acc, scaler.affine(parameters))
         except NormcliError as exc:
             raise exc.located(file=first_name, column=candidate.name) from None
@@ -602,8 +609,8 @@ def _accumulate_plain(table: Table, candidates: list[_Candidate], picked: bool, 
                 if picked:
                     raise _NotPlain  # the careful reader names the row and value
                 candidate.dropped = True
-            elif kinds[candidate.name] is not pl.Int64 and candidate.integer:
-                candidate.dtype = "double"
+            elif kinds[candidate.name] is pl.Float64 and candidate.integer:
+                candidate.dtype = "double"  # String (unsure, or integers beyond int64): judged as text is
         active = [c for c in active if not c.dropped]
         offset = 0
         scan = _plain_scan(table, kinds, csv.null_values).select([_key(c.name) for c in active])

@@ -82,3 +82,11 @@ class UsageError(NormcliError):
     """The arguments do not make sense (unknown method, bad range, ...)."""
 
     exit_code = EXIT_USAGE
+
+
+def is_broken_pipe(exc: BaseException | None) -> bool:
+    """Whether ``exc`` is the reader of a pipe having closed it."""
+    if exc is None:
+        return False
+    # polars reports a closed pipe as a plain OSError("Broken pipe (os error 32)").
+    return isinstance(exc, BrokenPipeError) or (isinstance(exc, OSError) and "Broken pipe" in str(exc))

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
-from .errors import UNWINDING_SIGNALS, DataError, FileError, UsageError
+from .errors import UNWINDING_SIGNALS, DataError, FileError, UsageError, is_broken_pipe
 from .lazy import module
 
 np = module("numpy")
@@ -982,7 +982,7 @@ def atomic_file(path, mode: str = "wb", sync: bool = False):
     except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(temp)
-        if isinstance(exc, OSError) and not isinstance(exc, BrokenPipeError):
+        if isinstance(exc, OSError) and not is_broken_pipe(exc):
             raise FileError(f"cannot write: {exc.strerror or exc}", file=name) from None
         raise
 
@@ -1022,11 +1022,12 @@ def _defer_signals():
 def refuse_binary_terminal(path, fmt: str) -> None:
     """Parquet is not written to a terminal: it would be bytes on the screen, some of which the
     terminal takes as commands."""
-    if path not in (None, STDIO) or fmt != "parquet":
+    descriptor = 1 if path in (None, STDIO) else _descriptor(path)
+    if descriptor is None or fmt != "parquet":
         return
     try:
-        terminal = sys.stdout.isatty()
-    except (AttributeError, ValueError):  # no stdout, or a closed one
+        terminal = os.isatty(descriptor)
+    except OSError:  # a closed descriptor
         terminal = False
     if terminal:
         raise UsageError("stdout is a terminal and Parquet is binary: give -o FILE, pipe the output, "
@@ -1037,6 +1038,8 @@ def refuse_binary_terminal(path, fmt: str) -> None:
 def output_stream(path, sync: bool = False):
     """A binary stream for ``path`` (atomic) or stdout for ``-``/None."""
     if path in (None, STDIO):
+        if sys.stdout is None:  # started with stdout closed (>&-)
+            raise FileError("cannot write: standard output is closed", file="<stdout>")
         yield sys.stdout.buffer
         sys.stdout.buffer.flush()
         return
@@ -1054,7 +1057,7 @@ def output_stream(path, sync: bool = False):
             with handle:
                 yield handle
         except OSError as exc:
-            if isinstance(exc, BrokenPipeError):
+            if is_broken_pipe(exc):  # a FIFO or /dev/stdout whose reader went away
                 raise
             raise FileError(f"cannot write: {exc.strerror or exc}", file=display_name(path)) from None
         return

@@ -427,9 +427,9 @@ def test_integers_of_15_significant_digits_in_float64_come_back_at_any_size(tmp_
 @pytest.mark.parametrize("quoted", [False, True])
 def test_fit_refuses_an_integer_beyond_int64_rather_than_reading_a_float_column(tmp_path, long, row, quoted):
     # Text beyond int64 is still an integer as written: a 20-digit identifier, not a float column.
-    values = ["12"] * (row - 1) + [long, "7"]
+    values = ["12,1"] * (row - 1) + [f"{long},2", "7,3"]  # a second column: polars reads the file
     path = tmp_path / "ids.csv"
-    path.write_text(('"n"' if quoted else "n") + "\n" + "\n".join(values) + "\n")
+    path.write_text(('"n"' if quoted else "n") + ",v\n" + "\n".join(values) + "\n")
     with pytest.raises(normcli.DataError) as caught:
         normcli.fit(path)
     assert (caught.value.column, caught.value.row, caught.value.value) == ("n", row, long)
@@ -447,6 +447,10 @@ def test_integers_beyond_int64_of_15_digits_make_a_float_column_that_gives_them_
     normcli.invert(tmp_path / "scaled.csv", sidecar, tmp_path / "back.csv")
     back = pl.read_csv(tmp_path / "back.csv", infer_schema=False)["n"].to_list()
     assert [float(v) for v in back] == [float(v) for v in values]
+    # Still integers as written: small ones that apply would merge beside them are refused.
+    path.write_text(path.read_text() + "1\n5\n")
+    with pytest.raises(normcli.DataError, match="its integers differ in size too much"):
+        normcli.fit(path)
 
 
 @pytest.mark.parametrize("long", ["4000000000000001", "12345678901234567890"])
@@ -573,6 +577,7 @@ def test_pandas_labels_that_are_not_text_can_be_picked_and_left_out():
     assert normcli.fit(frame, columns=[0]).names == ["0"]
     assert normcli.fit(frame, exclude=[1]).names == ["0"]
     assert normcli.fit(frame, columns=["0"]).names == ["0"]
+    assert normcli.fit(frame, columns=0).names == normcli.fit(frame, exclude=1).names == ["0"]
 
 
 def test_a_frame_column_arrow_cannot_hold_is_named_by_its_own_type_when_picked():
@@ -580,7 +585,8 @@ def test_a_frame_column_arrow_cannot_hold_is_named_by_its_own_type_when_picked()
 
     int128 = pl.DataFrame({"id": pl.Series([1, 2, 3], dtype=pl.Int128), "v": [1.0, 2.0, 4.0]})
     mixed = pd.DataFrame({"m": ["x", 1, 2.5], "v": [1.0, 2.0, 3.0]})
-    for frame, name, shown in [(int128, "id", "Int128"), (mixed, "m", "object")]:
+    objects = pl.DataFrame({"o": pl.Series([object(), 1, "a"], dtype=pl.Object), "v": [1.0, 2.0, 3.0]})
+    for frame, name, shown in [(int128, "id", "Int128"), (mixed, "m", "object"), (objects, "o", "Object")]:
         with pytest.raises(normcli.DataError, match=f"column '{name}': not a numeric column \\(type {shown}\\)$"):
             normcli.fit(frame, columns=[name])
         assert normcli.fit(frame).names == ["v"]

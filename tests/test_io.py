@@ -564,3 +564,19 @@ def test_a_replaced_file_keeps_its_permissions(tmp_path):
     finally:
         os.umask(umask)
     assert stat.S_IMODE(fresh.stat().st_mode) == 0o644
+
+
+def test_parquet_is_not_written_to_a_terminal_named_by_its_descriptor():
+    from normcli.errors import UsageError
+    from normcli.io import refuse_binary_terminal
+
+    terminal, other = os.openpty()
+    try:
+        for path in (f"/dev/fd/{terminal}", f"/proc/self/fd/{terminal}"):
+            with pytest.raises(UsageError, match="Parquet is binary"):
+                refuse_binary_terminal(path, "parquet")
+            refuse_binary_terminal(path, "csv")  # text may go to the screen
+    finally:
+        os.close(terminal)
+        os.close(other)
+    refuse_binary_terminal("/dev/null", "parquet")  # a device that is not a terminal

@@ -103,6 +103,29 @@ def test_stdin_closed_is_one_error_line(data, tmp_path, args):
     assert (fitted.returncode, fitted.stderr) == (0, b"")
 
 
+def test_stdout_closed_at_start_is_one_error_line_or_none_when_unused(data, tmp_path):
+    # Started with file descriptor 1 closed (``>&-``): Python has no sys.stdout then.
+    def closed_stdout(*args):
+        return subprocess.run(cli(*args), env=cli_env(), stderr=subprocess.PIPE, timeout=TIMEOUT,
+                              preexec_fn=lambda: os.close(1))
+
+    for args in [("apply", data.small_csv, "-p", data.params), ("fit", data.small_csv, "-p", "-")]:
+        result = closed_stdout(*args)
+        assert (result.returncode, result.stderr) == (1, b"Error: <stdout>: cannot write: standard output is closed\n")
+    fitted = closed_stdout("fit", data.small_csv, "-p", tmp_path / "s.json")  # stdout is not needed
+    assert (fitted.returncode, fitted.stderr) == (0, b"")
+    assert (tmp_path / "s.json").is_file()
+
+
+@pytest.mark.parametrize("target", ["/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"])
+def test_a_descriptor_path_whose_reader_went_away_exits_141_quietly(data, target):
+    # polars, writing, reports the closed pipe as a plain OSError: still the reader's doing.
+    command = f"set -o pipefail; {shlex.join(cli('apply', data.big_csv, '-p', data.params, '-o', target))} | head -c 10"
+    result = subprocess.run(["bash", "-c", command], capture_output=True, timeout=TIMEOUT, env=cli_env(),
+                            stdin=subprocess.DEVNULL)
+    assert (result.returncode, result.stderr, len(result.stdout)) == (EXIT_BROKEN_PIPE, b"", 10)
+
+
 @pytest.mark.parametrize("output_format,keep", [("csv", 10 << 20), ("parquet", 4)],
                          ids=["csv-after-10MB", "parquet-after-magic"])
 def test_reader_gone_mid_stream_is_never_success(data, output_format, keep):
