@@ -287,7 +287,7 @@ def show(params):
       normcli show data.normcli.json
       normcli show scaled.parquet
     """
-    from .io import FORMAT_BY_SUFFIX
+    from .io import FORMAT_BY_SUFFIX, output_stream
     from .sidecar import Sidecar
 
     if FORMAT_BY_SUFFIX.get(os.path.splitext(params)[1].lower()) == "parquet":
@@ -304,8 +304,9 @@ def show(params):
         rows.append([escape(column.name), column.method, str(column.count), str(column.nulls), stats,
                      _number(scale), _number(offset)])
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    for row in [header, *rows]:
-        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in [header, *rows]]
+    with output_stream(None) as handle:  # as data is written: a closed stdout is an error, not silence
+        handle.write("".join(f"{line}\n" for line in lines).encode("utf-8"))
 
 
 def _number(value: float) -> str:

@@ -109,7 +109,8 @@ def test_stdout_closed_at_start_is_one_error_line_or_none_when_unused(data, tmp_
         return subprocess.run(cli(*args), env=cli_env(), stderr=subprocess.PIPE, timeout=TIMEOUT,
                               preexec_fn=lambda: os.close(1))
 
-    for args in [("apply", data.small_csv, "-p", data.params), ("fit", data.small_csv, "-p", "-")]:
+    for args in [("apply", data.small_csv, "-p", data.params), ("fit", data.small_csv, "-p", "-"),
+                 ("show", data.params)]:
         result = closed_stdout(*args)
         assert (result.returncode, result.stderr) == (1, b"Error: <stdout>: cannot write: standard output is closed\n")
     fitted = closed_stdout("fit", data.small_csv, "-p", tmp_path / "s.json")  # stdout is not needed
