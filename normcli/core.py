@@ -652,11 +652,8 @@ def _add_values(candidate: _Candidate, parsed: pl.DataFrame, frame: pl.DataFrame
         raise DataError("infinite value; fit needs finite numbers", file=table.name, column=name,
                         row=offset + exc.index + 1, value=_as_written(raw)) from None
     if candidate.integer and candidate.too_many_digits is None and max(-acc.minimum, acc.maximum) >= LONG_INTEGER:
-        if candidate.long_integer is None:
-            candidate.long_integer = _long_integer(array, frame[_key(name)], table.name, name, offset)
-        if candidate.long_integer is not None:
-            candidate.too_many_digits = _long_integer(array, frame[_key(name)], table.name, name, offset,
-                                                      digits_only=True)
+        inexact, candidate.too_many_digits = _long_integer(array, frame[_key(name)], table.name, name, offset)
+        candidate.long_integer = candidate.long_integer or inexact
 
 
 def _as_written(value) -> str:
@@ -668,11 +665,12 @@ _LONG_INTEGER_MESSAGE = ("integer too long to scale and give back exactly (more 
                          "exact in float64); leave the column out of the fit (-x)")
 
 
-def _long_integer(values: np.ndarray, raw: pl.Series, file, name: str, offset: int, *,
-                  digits_only: bool = False) -> DataError | None:
-    """The error naming the first value of an integer column (``values``, as float64; ``raw`` as
-    read) that invert could not give back exactly, or None. With ``digits_only``, the first with
-    more than 15 significant digits: what a float column could not give back either."""
+def _long_integer(values: np.ndarray, raw: pl.Series, file, name: str,
+                  offset: int) -> tuple[DataError | None, DataError | None]:
+    """Errors naming the first value of an integer column (``values``, as float64; ``raw`` as
+    read) that invert could not give back exactly, and the first with more than 15 significant
+    digits as written, which a float column could not give back either; None where there is none."""
+    inexact = None
     index, certain = long_integers(values)
     for position, beyond in zip(index.tolist(), certain.tolist()):  # rare: at least 10**15
         value = raw[position]
@@ -682,12 +680,14 @@ def _long_integer(values: np.ndarray, raw: pl.Series, file, name: str, offset: i
             written = None
         if written is None:
             continue  # a float given to apply (1e16, 1e15 + 0.5): invert names one it cannot make whole
-        if digits_only:  # counted as written: -99999999999999999999 is read as -1e20
-            beyond = len(str(abs(written)).rstrip("0")) > SIGNIFICANT_DIGITS
-        if beyond or (not digits_only and written != int(values[position])):
-            return DataError(_LONG_INTEGER_MESSAGE, file=file, column=name, row=offset + position + 1,
-                             value=value if isinstance(value, str) else str(value))
-    return None
+        if beyond or written != int(values[position]):
+            error = DataError(_LONG_INTEGER_MESSAGE, file=file, column=name, row=offset + position + 1,
+                              value=value if isinstance(value, str) else str(value))
+            inexact = inexact or error
+            # Digits as written: -99999999999999999999 has 20, the -1e20 it is read as has one.
+            if len(str(abs(written)).rstrip("0")) > SIGNIFICANT_DIGITS:
+                return inexact, error
+    return inexact, None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -942,7 +942,7 @@ def _transformed(series: pl.Series, raw: pl.Series, column: ColumnParams, invers
     else:
         if column.integer:
             values = series.to_numpy()
-            error = _long_integer(values, raw, file, column.name, offset)
+            error, _ = _long_integer(values, raw, file, column.name, offset)
             if error is not None:
                 raise error
             infinite = np.isinf(values)
