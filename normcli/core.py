@@ -938,7 +938,7 @@ def _transformed(series: pl.Series, raw: pl.Series, column: ColumnParams, invers
         if column.integer:
             rounded = values.to_numpy()
             _check_whole(rounded, computed.to_numpy(), raw, column, file, offset)
-            return _to_integers(rounded, target, file, column.name, offset)
+            return _to_integers(rounded, raw, target, file, column.name, offset)
     else:
         if column.integer:
             values = series.to_numpy()
@@ -972,17 +972,17 @@ def _check_whole(rounded: np.ndarray, computed: np.ndarray, raw: pl.Series, colu
                         file=file, column=column.name, row=offset + index + 1, value=_as_written(raw[index]))
 
 
-def _to_integers(values: np.ndarray, target: pa.DataType, file, name, offset) -> pa.Array:
+def _to_integers(values: np.ndarray, raw: pl.Series, target: pa.DataType, file, name, offset) -> pa.Array:
     """Rounded floats as ``target`` integers, NaN (and missing) as missing; a value outside the
-    type's range is an error."""
+    type's range is an error naming the value it came from (``raw``, as read)."""
     lowest, beyond = _integer_range(str(target))
     missing = np.isnan(values)
     with np.errstate(invalid="ignore"):
         outside = ~missing & ((values < lowest) | (values >= beyond))
     if outside.any():
         index = int(np.argmax(outside))
-        raise DataError(f"value is outside the range of {target} after invert", file=file, column=name,
-                        row=offset + index + 1, value=repr(float(values[index])))
+        raise DataError(f"inverts to {float(values[index])!r}, outside the range of {target}", file=file,
+                        column=name, row=offset + index + 1, value=_as_written(raw[index]))
     with np.errstate(invalid="ignore"):
         integers = np.where(missing, 0, values).astype(target.to_pandas_dtype())
     return _arrow(integers, missing, target)

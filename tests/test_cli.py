@@ -120,7 +120,7 @@ def test_the_sidecar_can_come_from_stdin(data, tmp_path):
         (["fit", "{dir}/noeol.csv", "-p", "-"], 1,
          "Error: {dir}/noeol.csv: no data rows to fit (the input has a header only)"),
         (["invert", "{dir}/big.csv", "-p", "{dir}/maxabs.json", "-o", "{dir}/out.parquet"], 1,
-         "Error: {dir}/big.csv: column 'n', row 1: value is outside the range of int64 after invert: '9.2276e+18'"),
+         "Error: {dir}/big.csv: column 'n', row 1: inverts to 9.2276e+18, outside the range of int64: '1.003'"),
     ],
 )
 def test_errors(data, tmp_path, args, code, message):
