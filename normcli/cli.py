@@ -210,7 +210,9 @@ def fit(inputs, method, columns, exclude, feature_range, quantile_range, params,
             first = Path(os.path.abspath(first))  # "." and "ds/..": the directory's own name
             if not first.name:
                 raise UsageError("fit of the root directory needs -p PARAMS")
-        stem = first.name if first.is_dir() else first.stem
+            stem = first.name
+        else:
+            stem = first.stem
         params = str(first.with_name(f"{stem}.normcli.json"))
     if list(inputs).count("-") > 1:
         raise UsageError("stdin ('-') can be read only once")

@@ -178,10 +178,12 @@ def _pandas_nullable(dtype: pa.DataType):
 
 
 def _check_source(source) -> None:
-    if not _frame_kind(source) and not isinstance(source, (str, os.PathLike)):
+    if _frame_kind(source):
+        return
+    if not isinstance(source, (str, os.PathLike)):
         raise UsageError(f"data must be a path, a pandas or polars DataFrame or a pyarrow Table, not "
                          f"{type(source).__module__.split('.')[0]}.{type(source).__name__}")
-    if not _frame_kind(source) and os.fspath(source) == "":
+    if os.fspath(source) == "":
         raise UsageError("an empty path names no file")  # pathlib would read it as "."
 
 
@@ -265,7 +267,7 @@ def _parse_list(value) -> list[str]:
         return []
     if isinstance(value, str) or not isinstance(value, Iterable):
         return [str(value)]  # a pandas label 0 is "0"
-    return [name if isinstance(name, str) else str(name) for name in value]
+    return [str(name) for name in value]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1044,8 +1044,8 @@ def output_stream(path, sync: bool = False):
         sys.stdout.buffer.flush()
         return
     target = Path(path)
-    if streams(path):
-        descriptor = _descriptor(path)
+    descriptor = _descriptor(path)
+    if descriptor is not None or streams(path):
         # A device or a FIFO (/dev/null, a named pipe): nothing to replace, so write to it. An open
         # descriptor (/dev/stdout) is written as it is, not opened again: opened again by name, a
         # redirect to a file would be truncated (`>> log`) or, replaced, lose what else goes to it.
